@@ -1,0 +1,3 @@
+//! The `autosave` command-line tool.
+
+fn main() {}

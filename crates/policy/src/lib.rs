@@ -1,0 +1,1 @@
+//! A sans-IO autosave scheduler.

@@ -1,0 +1,1 @@
+//! Data-tree snapshots on top of [`autosave_store`].
