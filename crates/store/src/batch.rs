@@ -1,0 +1,301 @@
+//! [`Batch`]: putting blobs and committing a snapshot, following the commit protocol.
+//!
+//! 1. The batch holds `LOCK` shared from creation to commit, so no GC runs in between.
+//! 2. Each put hashes the bytes and dedupes against index rows (and this batch's own puts).
+//! 3. A new large blob becomes a file through [`vfs::publish`] (temp → write → fsync → link).
+//! 4. Commit fsyncs each touched directory once,
+//! 5. then writes every row in one `BEGIN IMMEDIATE` transaction and commits it.
+//! 6. Only then does `commit` return `Ok`.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use camino::Utf8PathBuf;
+
+use crate::codec::{self, Encoded, ObjectKind};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::index::{self, BlobRow};
+use crate::lock::LockGuard;
+use crate::snapshot::{NewSnapshot, RecordV1, SnapshotId};
+use crate::store::Store;
+use crate::vfs::{self, Published};
+
+/// A set of puts that becomes durable, together with one snapshot, at [`Batch::commit`].
+///
+/// Dropping a batch without committing it records nothing: any blob files it wrote are
+/// unreferenced and go at the next [`Store::gc`].
+///
+/// `put` takes `&self`, so one batch can be fed from many threads.
+#[derive(Debug)]
+#[must_use = "a batch stores nothing until it is committed"]
+pub struct Batch<'s> {
+    store: &'s Store,
+    _lock: LockGuard,
+    pending: Mutex<Pending>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    rows: Vec<BlobRow>,
+    seen: HashSet<Digest>,
+    /// Directories whose new entries must be made durable before the index commit.
+    dirs: BTreeSet<Utf8PathBuf>,
+    stats: BatchStats,
+}
+
+/// What a batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatchStats {
+    /// Calls to `put`.
+    pub puts: u64,
+    /// Bytes given to `put` (uncompressed).
+    pub bytes_put: u64,
+    /// Blobs the store did not have.
+    pub new_blobs: u64,
+    /// Uncompressed bytes of those new blobs.
+    pub new_bytes: u64,
+    /// Bytes written for them: file lengths with headers, or inline payloads.
+    pub bytes_written: u64,
+}
+
+/// The result of one put.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Put {
+    /// The blob's digest.
+    pub digest: Digest,
+    /// `false` when the store (or this batch) already had the bytes and nothing was written.
+    pub new: bool,
+}
+
+/// A committed snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Commit {
+    /// The new snapshot's id.
+    pub id: SnapshotId,
+    /// What the batch did, including the snapshot record.
+    pub stats: BatchStats,
+}
+
+impl Store {
+    /// Starts a batch. It holds the store's shared lock until it is committed or dropped.
+    pub fn batch(&self) -> Result<Batch<'_>> {
+        let lock = self.lock_shared()?;
+        self.refresh_known()?;
+        Ok(Batch {
+            store: self,
+            _lock: lock,
+            pending: Mutex::new(Pending::default()),
+        })
+    }
+}
+
+impl Batch<'_> {
+    /// Stores `bytes` (deduplicated) and returns their digest. Nothing is durable before
+    /// [`Batch::commit`].
+    pub fn put(&self, bytes: &[u8]) -> Result<Put> {
+        self.put_as(bytes, false, ObjectKind::Data)
+    }
+
+    /// Like [`Batch::put`], but always as a file, never inline, so the blob survives the loss of
+    /// the index (manifests use this so that a store can be rebuilt from its files).
+    pub fn put_file(&self, bytes: &[u8]) -> Result<Put> {
+        self.put_as(bytes, true, ObjectKind::Data)
+    }
+
+    /// Whether the store or this batch holds `digest`.
+    pub fn contains(&self, digest: &Digest) -> Result<bool> {
+        self.store.check_algo(digest)?;
+        self.is_known(digest)
+    }
+
+    /// What the batch has done so far.
+    pub fn stats(&self) -> BatchStats {
+        self.pending().stats
+    }
+
+    fn put_as(&self, bytes: &[u8], force_file: bool, kind: ObjectKind) -> Result<Put> {
+        let digest = self.store.digest_of(bytes);
+        self.count_put(bytes.len());
+        if self.is_known(&digest)? {
+            return Ok(Put { digest, new: false });
+        }
+        let encoded = codec::encode(bytes, self.store.inner.zstd_level);
+        let inline = !force_file && bytes.len() as u64 <= self.store.format().inline_limit;
+        let row = if inline {
+            inline_row(digest, bytes.len() as u64, encoded)
+        } else {
+            self.write_file(digest, bytes.len() as u64, &encoded, kind)?
+        };
+        Ok(Put {
+            digest,
+            new: self.add_row(row),
+        })
+    }
+
+    fn count_put(&self, len: usize) {
+        let mut pending = self.pending();
+        pending.stats.puts += 1;
+        pending.stats.bytes_put += len as u64;
+    }
+
+    /// Dedupe against this batch's puts, then rows known from earlier, then the index itself:
+    /// never against file existence, which a crash can make lie.
+    fn is_known(&self, digest: &Digest) -> Result<bool> {
+        if self.pending().seen.contains(digest) || self.store.known().contains(digest) {
+            return Ok(true);
+        }
+        let found = index::has_blob(&self.store.conn(), digest)?;
+        if found {
+            self.store.known().insert(*digest);
+        }
+        Ok(found)
+    }
+
+    fn write_file(
+        &self,
+        digest: Digest,
+        size: u64,
+        enc: &Encoded<'_>,
+        kind: ObjectKind,
+    ) -> Result<BlobRow> {
+        let vfs = &*self.store.inner.vfs;
+        let dir = self.store.fanout_dir(&digest);
+        if vfs::ensure_dir(vfs, &dir)? {
+            self.pending()
+                .dirs
+                .insert(self.store.root().join("objects"));
+        }
+        let header = codec::header(enc.codec, kind, size);
+        let parts: [&[u8]; 2] = [&header, &enc.payload];
+        let name = digest.to_string();
+        if vfs::publish(vfs, &dir, &name, &parts)? == Published::Existed
+            && !self.existing_file_is_good(digest, size)
+        {
+            vfs::replace(vfs, &dir, &name, &parts)?;
+        }
+        // Even a file that existed needs the directory fsync: its writer (another process, not
+        // yet committed) may not have made its name durable yet.
+        self.pending().dirs.insert(dir);
+        Ok(BlobRow {
+            digest,
+            size,
+            stored: (codec::HEADER_LEN + enc.payload.len()) as u64,
+            codec: enc.codec,
+            inline: None,
+        })
+    }
+
+    /// A file at a blob's name with no index row is left over from a crash or being written by
+    /// another process; use it only if it decodes to the right bytes.
+    fn existing_file_is_good(&self, digest: Digest, size: u64) -> bool {
+        let probe = BlobRow {
+            digest,
+            size,
+            stored: 0,
+            codec: codec::Codec::Raw,
+            inline: None,
+        };
+        self.store
+            .load_file(&probe)
+            .is_ok_and(|(_, bytes)| self.store.digest_of(&bytes) == digest)
+    }
+
+    /// Records a new row; `false` if another thread of this batch got there first.
+    fn add_row(&self, row: BlobRow) -> bool {
+        let mut pending = self.pending();
+        if !pending.seen.insert(row.digest) {
+            return false;
+        }
+        pending.stats.new_blobs += 1;
+        pending.stats.new_bytes += row.size;
+        pending.stats.bytes_written += row.stored;
+        pending.rows.push(row);
+        true
+    }
+
+    /// Makes every put durable and records `snapshot`, in the order of the commit protocol.
+    /// Fails with [`Error::DanglingReference`] if the snapshot references a blob that neither the
+    /// store nor this batch holds. On any error nothing is recorded.
+    pub fn commit(self, snapshot: NewSnapshot) -> Result<Commit> {
+        self.check_references(&snapshot)?;
+        let record = self.put_record(&snapshot)?;
+        let pending = std::mem::take(&mut *self.pending());
+        // ORDER: every new file's name must be durable before the index row that points at it.
+        for dir in &pending.dirs {
+            vfs::sync_dir(&*self.store.inner.vfs, dir)?;
+        }
+        let id = self.commit_rows(&pending.rows, &snapshot, &record)?;
+        let mut known = self.store.known();
+        for row in &pending.rows {
+            known.insert(row.digest);
+        }
+        Ok(Commit {
+            id,
+            stats: pending.stats,
+        })
+    }
+
+    fn check_references(&self, snapshot: &NewSnapshot) -> Result<()> {
+        for digest in std::iter::once(&snapshot.manifest).chain(&snapshot.refs) {
+            self.store.check_algo(digest)?;
+            if !self.is_known(digest)? {
+                return Err(Error::DanglingReference { digest: *digest });
+            }
+        }
+        Ok(())
+    }
+
+    fn put_record(&self, snapshot: &NewSnapshot) -> Result<Digest> {
+        let record = RecordV1 {
+            kind: snapshot.kind,
+            created_ns: snapshot.created_ns,
+            manifest: snapshot.manifest,
+            parent: snapshot.parent,
+            label: snapshot.label.clone(),
+            meta: snapshot.meta.clone(),
+            nonce: u64::from(vfs::random_u32()) << 32 | u64::from(vfs::random_u32()),
+        };
+        let bytes =
+            postcard::to_stdvec(&record).expect("postcard encodes plain structs into a Vec");
+        Ok(self.put_as(&bytes, true, ObjectKind::Record)?.digest)
+    }
+
+    fn commit_rows(
+        &self,
+        rows: &[BlobRow],
+        snapshot: &NewSnapshot,
+        record: &Digest,
+    ) -> Result<SnapshotId> {
+        let mut conn = self.store.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(Error::index("begin"))?;
+        for row in rows {
+            index::insert_blob(&tx, row)?;
+        }
+        let id = index::insert_snapshot(&tx, snapshot, record)?;
+        // ORDER: success is reported only after this COMMIT (WAL, synchronous=FULL) returns.
+        tx.commit().map_err(Error::index("commit"))?;
+        Ok(id)
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        // Pending only accumulates plain values; a panic mid-update cannot break an invariant
+        // that commit relies on, beyond losing that one put.
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn inline_row(digest: Digest, size: u64, enc: Encoded<'_>) -> BlobRow {
+    BlobRow {
+        digest,
+        size,
+        stored: enc.payload.len() as u64,
+        codec: enc.codec,
+        inline: Some(enc.payload.into_owned()),
+    }
+}

@@ -1,0 +1,180 @@
+//! How blob bytes are stored: the codec choice and the blob file header.
+//!
+//! A blob file is a 16-byte header followed by the payload:
+//!
+//! | offset | size | field                                               |
+//! |--------|------|-----------------------------------------------------|
+//! | 0      | 4    | magic `ASVB`                                        |
+//! | 4      | 1    | header version, 1                                   |
+//! | 5      | 1    | codec: 0 raw, 1 zstd                                |
+//! | 6      | 1    | object kind: 0 data, 1 snapshot record              |
+//! | 7      | 1    | reserved, 0                                         |
+//! | 8      | 8    | uncompressed length, little-endian                  |
+//!
+//! Inline blobs store the payload alone in the index row, with the codec in its own column.
+
+use std::cell::RefCell;
+
+use crate::error::Error;
+
+const MAGIC: [u8; 4] = *b"ASVB";
+const HEADER_VERSION: u8 = 1;
+/// Length of the blob file header.
+pub(crate) const HEADER_LEN: usize = 16;
+
+/// Above this recorded length the decoder grows its buffer as data arrives instead of
+/// reserving the recorded length up front, so a lying length cannot force a huge allocation.
+const PREALLOCATE_LIMIT: u64 = 64 << 20;
+
+/// How a payload is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Codec {
+    Raw = 0,
+    Zstd = 1,
+}
+
+impl Codec {
+    pub(crate) fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(Self::Raw),
+            1 => Some(Self::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// What a blob file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ObjectKind {
+    Data = 0,
+    Record = 1,
+}
+
+/// A payload ready to store.
+pub(crate) struct Encoded<'a> {
+    pub(crate) codec: Codec,
+    pub(crate) payload: std::borrow::Cow<'a, [u8]>,
+}
+
+thread_local! {
+    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { RefCell::new(None) };
+}
+
+/// Compresses `bytes` with zstd at `level`, keeping the result only if it saves at least 3 %.
+pub(crate) fn encode(bytes: &[u8], level: i32) -> Encoded<'_> {
+    if bytes.len() >= 64
+        && let Some(compressed) = compress(bytes, level)
+        && compressed.len() < bytes.len() - bytes.len() / 33
+    {
+        return Encoded {
+            codec: Codec::Zstd,
+            payload: compressed.into(),
+        };
+    }
+    Encoded {
+        codec: Codec::Raw,
+        payload: bytes.into(),
+    }
+}
+
+/// Compresses with a per-thread reused context (creating one costs more than compressing a
+/// small blob). `None` only if zstd itself fails, in which case raw storage is the answer.
+fn compress(bytes: &[u8], level: i32) -> Option<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            *slot = Some((level, zstd::bulk::Compressor::new(level).ok()?));
+        }
+        let (_, compressor) = slot.as_mut()?;
+        compressor.compress(bytes).ok()
+    })
+}
+
+/// The header of a blob file.
+pub(crate) fn header(codec: Codec, kind: ObjectKind, len: u64) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..4].copy_from_slice(&MAGIC);
+    h[4] = HEADER_VERSION;
+    h[5] = codec as u8;
+    h[6] = kind as u8;
+    h[8..].copy_from_slice(&len.to_le_bytes());
+    h
+}
+
+/// A parsed blob file header.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Header {
+    pub(crate) codec: Codec,
+    pub(crate) kind: ObjectKind,
+    pub(crate) len: u64,
+}
+
+/// Parses the header at the start of `file`; the error is a reason for a corruption report.
+pub(crate) fn parse_header(file: &[u8]) -> std::result::Result<Header, String> {
+    if file.len() < HEADER_LEN {
+        return Err(format!(
+            "file is {} bytes, shorter than its header",
+            file.len()
+        ));
+    }
+    if file[..4] != MAGIC {
+        return Err("bad magic".into());
+    }
+    if file[4] != HEADER_VERSION {
+        return Err(format!("unknown header version {}", file[4]));
+    }
+    let codec = Codec::from_u8(file[5]).ok_or(format!("unknown codec {}", file[5]))?;
+    let kind = match file[6] {
+        0 => ObjectKind::Data,
+        1 => ObjectKind::Record,
+        k => return Err(format!("unknown object kind {k}")),
+    };
+    if file[7] != 0 {
+        return Err("reserved header byte is not zero".into());
+    }
+    let len = u64::from_le_bytes(file[8..16].try_into().expect("slice of 8 bytes"));
+    Ok(Header { codec, kind, len })
+}
+
+/// Decodes a payload to exactly `len` bytes, never producing more than `len + 1` bytes of output
+/// whatever the payload claims. The error is a reason for a corruption report.
+pub(crate) fn decode(
+    codec: Codec,
+    payload: &[u8],
+    len: u64,
+) -> std::result::Result<Vec<u8>, String> {
+    let out = match codec {
+        Codec::Raw => payload.to_vec(),
+        Codec::Zstd => decompress(payload, len)?,
+    };
+    if out.len() as u64 != len {
+        return Err(format!("decoded {} bytes, expected {len}", out.len()));
+    }
+    Ok(out)
+}
+
+fn decompress(payload: &[u8], len: u64) -> std::result::Result<Vec<u8>, String> {
+    if len <= PREALLOCATE_LIMIT {
+        let mut out = Vec::with_capacity(len as usize);
+        zstd::bulk::Decompressor::new()
+            .and_then(|mut d| d.decompress_to_buffer(payload, &mut out))
+            .map_err(|e| format!("zstd: {e}"))?;
+        return Ok(out);
+    }
+    use std::io::Read;
+    let mut out = Vec::new();
+    zstd::stream::read::Decoder::new(payload)
+        .and_then(|d| d.take(len + 1).read_to_end(&mut out))
+        .map_err(|e| format!("zstd: {e}"))?;
+    Ok(out)
+}
+
+/// Turns a decode failure into the store's error.
+pub(crate) fn corrupt(digest: crate::Digest, location: &camino::Utf8Path, reason: String) -> Error {
+    Error::Corrupt {
+        digest,
+        location: location.to_owned(),
+        reason,
+    }
+}

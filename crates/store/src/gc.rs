@@ -1,0 +1,212 @@
+//! Garbage collection: mark from the remaining snapshots, sweep the rest.
+//!
+//! Runs under the exclusive lock, so no batch is between its dedupe check and its commit.
+//! Refuses to run when a referenced blob is missing (the store needs repair, not sweeping) or
+//! when no snapshot is left (it would delete everything). Row deletions are committed before any
+//! file is unlinked, so a crash mid-sweep leaves only unreferenced files, which the next GC
+//! removes.
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::ErrorKind;
+
+use camino::Utf8PathBuf;
+
+use crate::digest::Digest;
+use crate::error::{Error, GcRefusal, Result};
+use crate::index;
+use crate::store::Store;
+use crate::vfs;
+
+/// How to collect garbage.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GcOptions {
+    /// Report what would be removed without removing it. Default `false`.
+    pub dry_run: bool,
+}
+
+/// What garbage collection removed (or, in a dry run, would remove).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GcReport {
+    /// Blobs still referenced.
+    pub blobs_kept: u64,
+    /// Unreferenced blobs removed from the index (and their files).
+    pub blobs_removed: u64,
+    /// Bytes those blobs took on disk.
+    pub bytes_freed: u64,
+    /// Files with no index row (from interrupted writes) removed, temp files included.
+    pub stray_files_removed: u64,
+    /// Bytes of those files.
+    pub stray_bytes_freed: u64,
+}
+
+/// One blob row as GC sees it.
+struct Row {
+    digest: Digest,
+    stored: u64,
+    inline: bool,
+}
+
+impl Store {
+    /// Collects garbage with default options.
+    pub fn gc(&self) -> Result<GcReport> {
+        self.gc_with(GcOptions::default())
+    }
+
+    /// Removes blobs that no snapshot references, and files left by interrupted writes.
+    ///
+    /// Fails with [`Error::Busy`] if any other operation holds the store, and with
+    /// [`Error::GcRefused`] in the two unsafe cases.
+    pub fn gc_with(&self, options: GcOptions) -> Result<GcReport> {
+        let _lock = self.lock_exclusive()?;
+        let (rows, referenced) = {
+            let conn = self.conn();
+            let rows = index::all_blobs(&conn)?;
+            let refs = index::all_references(&conn)?;
+            (
+                rows,
+                refs.into_iter().map(|(_, d)| d).collect::<HashSet<_>>(),
+            )
+        };
+        let rows: Vec<Row> = rows
+            .into_iter()
+            .map(|(digest, _, stored, inline)| Row {
+                digest,
+                stored,
+                inline,
+            })
+            .collect();
+        self.refuse_if_unsafe(&rows, &referenced)?;
+        let (keep, doomed): (Vec<Row>, Vec<Row>) = rows
+            .into_iter()
+            .partition(|r| referenced.contains(&r.digest));
+        let mut report = GcReport {
+            blobs_kept: keep.len() as u64,
+            blobs_removed: doomed.len() as u64,
+            bytes_freed: doomed.iter().map(|r| r.stored).sum(),
+            ..GcReport::default()
+        };
+        if !options.dry_run {
+            self.delete_rows(&doomed)?;
+        }
+        let files = |rows: &[Row]| -> HashSet<String> {
+            rows.iter()
+                .filter(|r| !r.inline)
+                .map(|r| r.digest.to_string())
+                .collect()
+        };
+        let (kept, freed) = (files(&keep), files(&doomed));
+        self.sweep(&kept, &freed, options.dry_run, &mut report)?;
+        Ok(report)
+    }
+
+    fn refuse_if_unsafe(&self, rows: &[Row], referenced: &HashSet<Digest>) -> Result<()> {
+        let by_digest: std::collections::HashMap<Digest, &Row> =
+            rows.iter().map(|r| (r.digest, r)).collect();
+        let mut missing = referenced
+            .iter()
+            .filter(|d| !by_digest.get(d).is_some_and(|r| self.row_is_present(r)))
+            .copied()
+            .collect::<Vec<_>>();
+        missing.sort();
+        if let Some(&first) = missing.first() {
+            return Err(Error::GcRefused {
+                reason: GcRefusal::MissingBlobs {
+                    count: missing.len(),
+                    first,
+                },
+            });
+        }
+        if referenced.is_empty() && !rows.is_empty() {
+            return Err(Error::GcRefused {
+                reason: GcRefusal::WouldDeleteEverything {
+                    blobs: rows.len() as u64,
+                },
+            });
+        }
+        Ok(())
+    }
+
+    fn row_is_present(&self, row: &Row) -> bool {
+        row.inline
+            || self
+                .inner
+                .vfs
+                .file_len(&self.blob_path(&row.digest))
+                .is_ok_and(|len| len == Some(row.stored))
+    }
+
+    fn delete_rows(&self, doomed: &[Row]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(Error::index("begin"))?;
+        for row in doomed {
+            index::delete_blob(&tx, &row.digest)?;
+        }
+        index::bump_gc_generation(&tx)?;
+        // ORDER: the deletions are durable before any file is unlinked, so a crash in the sweep
+        // never leaves a row pointing at a removed file.
+        tx.commit().map_err(Error::index("commit"))
+    }
+
+    /// Removes every file under `objects/` and `tmp/` that is not a kept blob file; `freed` are
+    /// the files of the rows just deleted, already counted in the report.
+    fn sweep(
+        &self,
+        kept: &HashSet<String>,
+        freed: &HashSet<String>,
+        dry_run: bool,
+        report: &mut GcReport,
+    ) -> Result<()> {
+        let vfs = &*self.inner.vfs;
+        let mut touched = BTreeSet::new();
+        for dir in self.sweep_dirs()? {
+            for name in list(vfs, &dir)? {
+                if kept.contains(&name) {
+                    continue;
+                }
+                let path = dir.join(&name);
+                if !freed.contains(&name) {
+                    report.stray_files_removed += 1;
+                    report.stray_bytes_freed += vfs.file_len(&path).ok().flatten().unwrap_or(0);
+                }
+                if !dry_run {
+                    remove(vfs, &path)?;
+                    touched.insert(dir.clone());
+                }
+            }
+        }
+        for dir in touched {
+            vfs::sync_dir(vfs, &dir)?;
+        }
+        Ok(())
+    }
+
+    fn sweep_dirs(&self) -> Result<Vec<Utf8PathBuf>> {
+        let objects = self.root().join("objects");
+        let mut dirs: Vec<Utf8PathBuf> = list(&*self.inner.vfs, &objects)?
+            .into_iter()
+            .filter(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|n| objects.join(n))
+            .collect();
+        dirs.push(self.root().join("tmp"));
+        Ok(dirs)
+    }
+}
+
+fn list(vfs: &dyn vfs::Vfs, dir: &camino::Utf8Path) -> Result<Vec<String>> {
+    match vfs.list_dir(dir) {
+        Ok(names) => Ok(names),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io("list", dir, e)),
+    }
+}
+
+fn remove(vfs: &dyn vfs::Vfs, path: &camino::Utf8Path) -> Result<()> {
+    match vfs.remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", path, e)),
+    }
+}

@@ -1,0 +1,355 @@
+//! The SQLite index: blob rows (with inline blob bytes), snapshot rows and their references.
+
+use std::time::Duration;
+
+use camino::Utf8Path;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::codec::Codec;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::snapshot::{SnapshotId, SnapshotInfo, SnapshotKind};
+
+/// Version of the schema below, kept in `meta`.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (
+    id     INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL UNIQUE,
+    size   INTEGER NOT NULL,   -- uncompressed length
+    stored INTEGER NOT NULL,   -- bytes on disk: file length, or inline payload length
+    codec  INTEGER NOT NULL,
+    data   BLOB                -- the payload of an inline blob; NULL for a blob file
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL,
+    created_ns INTEGER NOT NULL,
+    manifest   BLOB NOT NULL,
+    parent     INTEGER,
+    label      TEXT NOT NULL,
+    meta       TEXT NOT NULL,
+    record     BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refs (
+    snapshot INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+    digest   BLOB NOT NULL,
+    PRIMARY KEY (snapshot, digest)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1), ('gc_generation', 0);
+";
+
+/// Opens (and with `create`, initialises) the index with the durability settings the commit
+/// protocol relies on.
+pub(crate) fn open(path: &Utf8Path, create: bool, busy: Duration) -> Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    } else if !path.exists() {
+        return Err(Error::DamagedIndex {
+            reason: format!("{path} is missing"),
+        });
+    }
+    let conn = Connection::open_with_flags(path, flags).map_err(Error::index("open"))?;
+    conn.busy_timeout(busy)
+        .map_err(Error::index("busy_timeout"))?;
+    // ORDER: WAL with synchronous=FULL makes COMMIT return only after the WAL is fsynced; the
+    // commit protocol's "only now report success" depends on it.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(Error::index("journal_mode"))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(Error::index("synchronous"))?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(Error::index("foreign_keys"))?;
+    if create {
+        conn.execute_batch(SCHEMA)
+            .map_err(Error::index("create schema"))?;
+    }
+    check_schema(&conn)?;
+    Ok(conn)
+}
+
+fn check_schema(conn: &Connection) -> Result<()> {
+    let version: Option<i64> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(Error::index("read schema version"))?;
+    match version {
+        Some(SCHEMA_VERSION) => Ok(()),
+        other => Err(Error::DamagedIndex {
+            reason: format!("schema version {other:?}, expected {SCHEMA_VERSION}"),
+        }),
+    }
+}
+
+/// The counter that every exclusive operation (GC, repair) bumps, so that in-memory caches of
+/// "this digest has a row" know when rows may have gone.
+pub(crate) fn gc_generation(conn: &Connection) -> Result<i64> {
+    conn.prepare_cached("SELECT value FROM meta WHERE key = 'gc_generation'")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(Error::index("read gc generation"))
+}
+
+pub(crate) fn bump_gc_generation(conn: &Connection) -> Result<()> {
+    conn.execute(
+        "UPDATE meta SET value = value + 1 WHERE key = 'gc_generation'",
+        [],
+    )
+    .map(drop)
+    .map_err(Error::index("bump gc generation"))
+}
+
+/// A blob's index row.
+#[derive(Clone, Debug)]
+pub(crate) struct BlobRow {
+    pub(crate) digest: Digest,
+    pub(crate) size: u64,
+    pub(crate) stored: u64,
+    pub(crate) codec: Codec,
+    /// The payload of an inline blob; `None` for a file.
+    pub(crate) inline: Option<Vec<u8>>,
+}
+
+pub(crate) fn has_blob(conn: &Connection, digest: &Digest) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM blobs WHERE digest = ?1")
+        .and_then(|mut s| s.exists([digest.as_bytes()]))
+        .map_err(Error::index("look up blob"))
+}
+
+pub(crate) fn blob(conn: &Connection, digest: &Digest) -> Result<Option<BlobRow>> {
+    conn.prepare_cached("SELECT size, stored, codec, data FROM blobs WHERE digest = ?1")
+        .and_then(|mut s| {
+            s.query_row([digest.as_bytes()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get(3)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(Error::index("read blob row"))?
+        .map(|(size, stored, codec, inline)| blob_row(*digest, size, stored, codec, inline))
+        .transpose()
+}
+
+fn blob_row(
+    digest: Digest,
+    size: i64,
+    stored: i64,
+    codec: i64,
+    inline: Option<Vec<u8>>,
+) -> Result<BlobRow> {
+    let damaged = |what: &str| Error::DamagedIndex {
+        reason: format!("blob {digest}: {what}"),
+    };
+    let codec = u8::try_from(codec)
+        .ok()
+        .and_then(Codec::from_u8)
+        .ok_or_else(|| damaged("unknown codec"))?;
+    Ok(BlobRow {
+        digest,
+        size: u64::try_from(size).map_err(|_| damaged("negative size"))?,
+        stored: u64::try_from(stored).map_err(|_| damaged("negative stored size"))?,
+        codec,
+        inline,
+    })
+}
+
+pub(crate) fn insert_blob(conn: &Connection, row: &BlobRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO blobs (digest, size, stored, codec, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            row.digest.as_bytes(),
+            row.size as i64,
+            row.stored as i64,
+            row.codec as i64,
+            row.inline.as_deref()
+        ])
+    })
+    .map(drop)
+    .map_err(Error::index("insert blob"))
+}
+
+/// Every blob row without its inline bytes: (digest, size, stored, is_inline).
+pub(crate) fn all_blobs(conn: &Connection) -> Result<Vec<(Digest, u64, u64, bool)>> {
+    let mut stmt = conn
+        .prepare("SELECT digest, size, stored, data IS NOT NULL FROM blobs")
+        .map_err(Error::index("list blobs"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get(3)?,
+            ))
+        })
+        .map_err(Error::index("list blobs"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (raw, size, stored, inline) = row.map_err(Error::index("list blobs"))?;
+        out.push((
+            digest_of(&raw)?,
+            size.max(0) as u64,
+            stored.max(0) as u64,
+            inline,
+        ));
+    }
+    Ok(out)
+}
+
+pub(crate) fn delete_blob(conn: &Connection, digest: &Digest) -> Result<()> {
+    conn.prepare_cached("DELETE FROM blobs WHERE digest = ?1")
+        .and_then(|mut s| s.execute([digest.as_bytes()]))
+        .map(drop)
+        .map_err(Error::index("delete blob"))
+}
+
+pub(crate) fn digest_of(raw: &[u8]) -> Result<Digest> {
+    Digest::from_bytes(raw).ok_or_else(|| Error::DamagedIndex {
+        reason: format!("a digest of {} bytes", raw.len()),
+    })
+}
+
+/// Inserts a snapshot row and its references; returns its id.
+pub(crate) fn insert_snapshot(
+    conn: &Connection,
+    snap: &crate::NewSnapshot,
+    record: &Digest,
+) -> Result<SnapshotId> {
+    conn.prepare_cached(
+        "INSERT INTO snapshots (kind, created_ns, manifest, parent, label, meta, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            snap.kind.name(),
+            snap.created_ns,
+            snap.manifest.as_bytes(),
+            snap.parent.map(|p| p.0 as i64),
+            snap.label,
+            snap.meta,
+            record.as_bytes()
+        ])
+    })
+    .map_err(Error::index("insert snapshot"))?;
+    let id = SnapshotId(conn.last_insert_rowid() as u64);
+    let mut stmt = conn
+        .prepare_cached("INSERT OR IGNORE INTO refs (snapshot, digest) VALUES (?1, ?2)")
+        .map_err(Error::index("insert refs"))?;
+    for digest in &snap.refs {
+        stmt.execute(params![id.0 as i64, digest.as_bytes()])
+            .map_err(Error::index("insert refs"))?;
+    }
+    Ok(id)
+}
+
+const SNAPSHOT_COLUMNS: &str = "id, kind, created_ns, manifest, parent, label, meta, record";
+
+type RawSnapshot = (
+    i64,
+    String,
+    i64,
+    Vec<u8>,
+    Option<i64>,
+    String,
+    String,
+    Vec<u8>,
+);
+
+fn raw_snapshot(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSnapshot> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+fn snapshot_info(raw: RawSnapshot) -> Result<SnapshotInfo> {
+    let (id, kind, created_ns, manifest, parent, label, meta, record) = raw;
+    let kind = SnapshotKind::from_name(&kind).ok_or_else(|| Error::DamagedIndex {
+        reason: format!("snapshot {id} has unknown kind {kind:?}"),
+    })?;
+    Ok(SnapshotInfo {
+        id: SnapshotId(id as u64),
+        kind,
+        created_ns,
+        manifest: digest_of(&manifest)?,
+        parent: parent.map(|p| SnapshotId(p as u64)),
+        label,
+        meta,
+        record: digest_of(&record)?,
+    })
+}
+
+pub(crate) fn snapshots(conn: &Connection) -> Result<Vec<SnapshotInfo>> {
+    let sql = format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots ORDER BY id");
+    let mut stmt = conn.prepare(&sql).map_err(Error::index("list snapshots"))?;
+    let rows = stmt
+        .query_map([], raw_snapshot)
+        .map_err(Error::index("list snapshots"))?;
+    rows.map(|r| snapshot_info(r.map_err(Error::index("list snapshots"))?))
+        .collect()
+}
+
+pub(crate) fn snapshot(conn: &Connection, id: SnapshotId) -> Result<Option<SnapshotInfo>> {
+    let sql = format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id = ?1");
+    conn.query_row(&sql, [id.0 as i64], raw_snapshot)
+        .optional()
+        .map_err(Error::index("read snapshot"))?
+        .map(snapshot_info)
+        .transpose()
+}
+
+pub(crate) fn snapshot_refs(conn: &Connection, id: SnapshotId) -> Result<Vec<Digest>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT digest FROM refs WHERE snapshot = ?1 ORDER BY digest")
+        .map_err(Error::index("list refs"))?;
+    let rows = stmt
+        .query_map([id.0 as i64], |r| r.get::<_, Vec<u8>>(0))
+        .map_err(Error::index("list refs"))?;
+    rows.map(|r| digest_of(&r.map_err(Error::index("list refs"))?))
+        .collect()
+}
+
+/// Every (snapshot, blob) pair that keeps a blob alive: references, manifests and records.
+pub(crate) fn all_references(conn: &Connection) -> Result<Vec<(SnapshotId, Digest)>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT snapshot, digest FROM refs
+             UNION ALL SELECT id, manifest FROM snapshots
+             UNION ALL SELECT id, record FROM snapshots",
+        )
+        .map_err(Error::index("list references"))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+        .map_err(Error::index("list references"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, raw) = row.map_err(Error::index("list references"))?;
+        out.push((SnapshotId(id as u64), digest_of(&raw)?));
+    }
+    Ok(out)
+}
+
+pub(crate) fn delete_snapshot(conn: &Connection, id: SnapshotId) -> Result<bool> {
+    conn.execute("DELETE FROM snapshots WHERE id = ?1", [id.0 as i64])
+        .map(|n| n > 0)
+        .map_err(Error::index("delete snapshot"))
+}

@@ -1,0 +1,436 @@
+//! [`Store`]: opening and creating a store, reading blobs, listing and deleting snapshots.
+
+use std::collections::HashSet;
+use std::io::ErrorKind;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use rusqlite::Connection;
+
+use crate::codec::{self, ObjectKind};
+use crate::digest::{Digest, HashAlgo};
+use crate::error::{Error, Result};
+use crate::format::{ChunkParams, FORMAT_VERSION, StoreFormat};
+use crate::index::{self, BlobRow};
+use crate::lock::{self, LockGuard};
+use crate::snapshot::{SnapshotId, SnapshotInfo};
+use crate::vfs::{self, StdFs, TEMP_PREFIX, Vfs};
+
+/// How to open (or create) a store.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Create the store if the directory has none. Default `false`.
+    pub create: bool,
+    /// For a new store: key blobs by BLAKE3-256 instead of XXH3-128. Default `false`.
+    pub strong: bool,
+    /// For a new store: blobs of at most this many bytes live in the index. Default 16 KiB.
+    pub inline_limit: u64,
+    /// For a new store: how large content is chunked (used by the tree crate). Default
+    /// [`ChunkParams::default`].
+    pub chunking: ChunkParams,
+    /// zstd level for new blobs. Default 3.
+    pub zstd_level: i32,
+    /// How long an index write waits for another process's transaction. Default 60 s.
+    pub busy_timeout: Duration,
+    /// The filesystem for blob files and `FORMAT`. Default the real one, [`StdFs`].
+    pub vfs: Arc<dyn Vfs>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            create: false,
+            strong: false,
+            inline_limit: 16 << 10,
+            chunking: ChunkParams::default(),
+            zstd_level: 3,
+            busy_timeout: Duration::from_secs(60),
+            vfs: Arc::new(StdFs),
+        }
+    }
+}
+
+/// A handle to a store directory (conventionally `<project>/.autosave`). Cheap to clone; safe to
+/// share between threads.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) root: Utf8PathBuf,
+    pub(crate) format: StoreFormat,
+    pub(crate) vfs: Arc<dyn Vfs>,
+    pub(crate) zstd_level: i32,
+    conn: Mutex<Connection>,
+    known: Mutex<Known>,
+}
+
+/// Digests known to have an index row, valid while the GC generation is unchanged.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    generation: i64,
+    set: HashSet<Digest>,
+}
+
+/// Bounds the memory of [`Known`]; past it the cache starts over.
+const KNOWN_CAP: usize = 1 << 20;
+
+/// Names a store directory may hold; anything else means it is not ours.
+const OWN_NAMES: &[&str] = &[
+    "FORMAT",
+    "LOCK",
+    "index.sqlite",
+    "index.sqlite-wal",
+    "index.sqlite-shm",
+    "index.sqlite-journal",
+    "objects",
+    "tmp",
+];
+
+impl Store {
+    /// Opens the existing store at `path`.
+    ///
+    /// Fails with [`Error::NoStore`] if there is none, [`Error::NotAStore`] if the directory
+    /// holds something else, [`Error::NewerFormat`] or [`Error::BadFormat`] for a `FORMAT` this
+    /// build cannot use.
+    pub fn open(path: impl AsRef<Utf8Path>) -> Result<Self> {
+        Self::open_with(path, Options::default())
+    }
+
+    /// Opens the store at `path`, creating it with default settings if there is none.
+    pub fn open_or_create(path: impl AsRef<Utf8Path>) -> Result<Self> {
+        Self::open_with(
+            path,
+            Options {
+                create: true,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Opens (or with [`Options::create`], creates) the store at `path`.
+    pub fn open_with(path: impl AsRef<Utf8Path>, options: Options) -> Result<Self> {
+        let root = path.as_ref().to_owned();
+        match read_format(&*options.vfs, &root)? {
+            Some(format) => Self::open_existing(root, format, &options),
+            None if options.create => Self::create(root, &options),
+            None => Err(classify_missing(&*options.vfs, &root)),
+        }
+    }
+
+    fn open_existing(root: Utf8PathBuf, format: StoreFormat, options: &Options) -> Result<Self> {
+        let conn = index::open(&root.join("index.sqlite"), false, options.busy_timeout)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                root,
+                format,
+                vfs: options.vfs.clone(),
+                zstd_level: options.zstd_level,
+                conn: Mutex::new(conn),
+                known: Mutex::new(Known::default()),
+            }),
+        })
+    }
+
+    fn create(root: Utf8PathBuf, options: &Options) -> Result<Self> {
+        let vfs = &*options.vfs;
+        if vfs.is_dir(&root) && has_foreign_entries(vfs, &root)? {
+            return Err(Error::NotAStore { path: root });
+        }
+        let format = new_format(options)?;
+        vfs::ensure_dir_all(vfs, &root)?;
+        for dir in ["objects", "tmp"] {
+            vfs::ensure_dir(vfs, &root.join(dir))?;
+        }
+        if let Err(e) = vfs.write_new(&root.join("LOCK"), &[])
+            && e.kind() != ErrorKind::AlreadyExists
+        {
+            return Err(Error::io("create", root.join("LOCK"), e));
+        }
+        drop(index::open(
+            &root.join("index.sqlite"),
+            true,
+            options.busy_timeout,
+        )?);
+        // ORDER: FORMAT is written last, so its presence means the rest of the store exists.
+        vfs::sync_dir(vfs, &root)?;
+        vfs::publish(vfs, &root, "FORMAT", &[format.render().as_bytes()])?;
+        vfs::sync_dir(vfs, &root)?;
+        // A concurrent creator may have won the race for FORMAT: use whatever is on disk.
+        let on_disk =
+            read_format(vfs, &root)?.ok_or_else(|| Error::NoStore { path: root.clone() })?;
+        Self::open_existing(root, on_disk, options)
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Utf8Path {
+        &self.inner.root
+    }
+
+    /// The store's identity and configuration, as recorded in `FORMAT`.
+    pub fn format(&self) -> &StoreFormat {
+        &self.inner.format
+    }
+
+    /// The hash function of this store.
+    pub fn hash_algo(&self) -> HashAlgo {
+        self.inner.format.hash
+    }
+
+    /// Hashes `bytes` the way this store keys them.
+    pub fn digest_of(&self, bytes: &[u8]) -> Digest {
+        self.hash_algo().hash(bytes)
+    }
+
+    /// Reads a blob, re-hashing it before returning it. `Ok(None)` if the store has no such
+    /// blob; [`Error::Corrupt`] or [`Error::Missing`] if it has one but cannot produce its exact
+    /// bytes.
+    pub fn get(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        self.reader()?.get(digest)
+    }
+
+    /// Whether the index has a row for `digest`.
+    pub fn contains(&self, digest: &Digest) -> Result<bool> {
+        self.check_algo(digest)?;
+        index::has_blob(&self.conn(), digest)
+    }
+
+    /// Holds the shared lock for a series of reads, so garbage collection cannot remove a blob
+    /// between looking it up and reading it.
+    pub fn reader(&self) -> Result<Reader<'_>> {
+        Ok(Reader {
+            store: self,
+            _lock: self.lock_shared()?,
+        })
+    }
+
+    /// Every snapshot, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        index::snapshots(&self.conn())
+    }
+
+    /// One snapshot, `Ok(None)` if there is no such id.
+    pub fn snapshot(&self, id: SnapshotId) -> Result<Option<SnapshotInfo>> {
+        index::snapshot(&self.conn(), id)
+    }
+
+    /// The newest snapshot, if any.
+    pub fn latest(&self) -> Result<Option<SnapshotInfo>> {
+        Ok(self.snapshots()?.pop())
+    }
+
+    /// The blobs a snapshot references besides its manifest, sorted.
+    pub fn snapshot_refs(&self, id: SnapshotId) -> Result<Vec<Digest>> {
+        let conn = self.conn();
+        if index::snapshot(&conn, id)?.is_none() {
+            return Err(Error::UnknownSnapshot { id });
+        }
+        index::snapshot_refs(&conn, id)
+    }
+
+    /// Deletes snapshots (their blobs stay until [`Store::gc`]). Fails with
+    /// [`Error::UnknownSnapshot`], deleting nothing, if any id is unknown.
+    pub fn delete_snapshots(&self, ids: &[SnapshotId]) -> Result<()> {
+        let _lock = self.lock_shared()?;
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(Error::index("begin"))?;
+        for &id in ids {
+            if !index::delete_snapshot(&tx, id)? {
+                return Err(Error::UnknownSnapshot { id });
+            }
+        }
+        tx.commit().map_err(Error::index("commit"))
+    }
+
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the connection leaves SQLite itself consistent (an open
+        // transaction rolls back when its guard drops), so a poisoned lock is still usable.
+        self.inner.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn lock_shared(&self) -> Result<LockGuard> {
+        lock::shared(&self.inner.root.join("LOCK"))
+    }
+
+    pub(crate) fn lock_exclusive(&self) -> Result<LockGuard> {
+        lock::try_exclusive(&self.inner.root.join("LOCK"))
+    }
+
+    pub(crate) fn check_algo(&self, digest: &Digest) -> Result<()> {
+        let algo = self.hash_algo();
+        if digest.algo() == algo {
+            Ok(())
+        } else {
+            Err(Error::WrongAlgo {
+                digest: *digest,
+                expected: algo.name(),
+            })
+        }
+    }
+
+    /// The directory a blob file lives in.
+    pub(crate) fn fanout_dir(&self, digest: &Digest) -> Utf8PathBuf {
+        self.inner.root.join("objects").join(digest.fanout())
+    }
+
+    /// The path of a blob file.
+    pub(crate) fn blob_path(&self, digest: &Digest) -> Utf8PathBuf {
+        self.fanout_dir(digest).join(digest.to_string())
+    }
+
+    /// Brings the known-digest cache up to date with the GC generation; call under the lock.
+    pub(crate) fn refresh_known(&self) -> Result<()> {
+        let generation = index::gc_generation(&self.conn())?;
+        let mut known = self.known();
+        if known.generation != generation {
+            known.set.clear();
+            known.generation = generation;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn known(&self) -> MutexGuard<'_, Known> {
+        self.inner.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Loads and checks a blob given its row.
+    pub(crate) fn load(&self, row: &BlobRow) -> Result<Vec<u8>> {
+        let bytes = match &row.inline {
+            Some(payload) => {
+                let at = self.inner.root.join("index.sqlite");
+                codec::decode(row.codec, payload, row.size)
+                    .map_err(|r| codec::corrupt(row.digest, &at, r))?
+            }
+            None => self.load_file(row)?.1,
+        };
+        if self.digest_of(&bytes) != row.digest {
+            let at = match row.inline {
+                Some(_) => self.inner.root.join("index.sqlite"),
+                None => self.blob_path(&row.digest),
+            };
+            return Err(codec::corrupt(
+                row.digest,
+                &at,
+                "content does not match its digest".into(),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Reads and decodes a blob file (without re-hashing).
+    pub(crate) fn load_file(&self, row: &BlobRow) -> Result<(ObjectKind, Vec<u8>)> {
+        let path = self.blob_path(&row.digest);
+        let file = match self.inner.vfs.read(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::Missing {
+                    digest: row.digest,
+                    location: path,
+                });
+            }
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        let corrupt = |r: String| codec::corrupt(row.digest, &path, r);
+        let header = codec::parse_header(&file).map_err(corrupt)?;
+        if header.len != row.size {
+            return Err(corrupt(format!(
+                "header says {} bytes, index says {}",
+                header.len, row.size
+            )));
+        }
+        let bytes =
+            codec::decode(header.codec, &file[codec::HEADER_LEN..], header.len).map_err(corrupt)?;
+        Ok((header.kind, bytes))
+    }
+}
+
+/// Reads blobs while holding the store's shared lock. Made by [`Store::reader`].
+#[derive(Debug)]
+#[must_use = "a reader holds the lock until dropped"]
+pub struct Reader<'s> {
+    store: &'s Store,
+    _lock: LockGuard,
+}
+
+impl Reader<'_> {
+    /// Like [`Store::get`], under this reader's lock.
+    pub fn get(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        self.store.check_algo(digest)?;
+        let row = index::blob(&self.store.conn(), digest)?;
+        row.map(|row| self.store.load(&row)).transpose()
+    }
+}
+
+fn read_format(vfs: &dyn Vfs, root: &Utf8Path) -> Result<Option<StoreFormat>> {
+    let path = root.join("FORMAT");
+    match vfs.read(&path) {
+        Ok(bytes) => StoreFormat::parse(&path, &bytes).map(Some),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == ErrorKind::NotADirectory => Err(Error::NotAStore {
+            path: root.to_owned(),
+        }),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
+fn classify_missing(vfs: &dyn Vfs, root: &Utf8Path) -> Error {
+    match has_foreign_entries(vfs, root) {
+        Ok(true) => Error::NotAStore {
+            path: root.to_owned(),
+        },
+        _ => Error::NoStore {
+            path: root.to_owned(),
+        },
+    }
+}
+
+fn has_foreign_entries(vfs: &dyn Vfs, root: &Utf8Path) -> Result<bool> {
+    let names = match vfs.list_dir(root) {
+        Ok(names) => names,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("list", root, e)),
+    };
+    Ok(names
+        .iter()
+        .any(|n| !OWN_NAMES.contains(&n.as_str()) && !n.starts_with(TEMP_PREFIX)))
+}
+
+fn new_format(options: &Options) -> Result<StoreFormat> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| Error::InvalidOptions {
+        reason: format!("no randomness for the store id: {e}"),
+    })?;
+    let format = StoreFormat {
+        version: FORMAT_VERSION,
+        store_id: u128::from_le_bytes(id),
+        hash: if options.strong {
+            HashAlgo::Blake3
+        } else {
+            HashAlgo::Xxh3_128
+        },
+        inline_limit: options.inline_limit,
+        chunking: options.chunking,
+    };
+    format
+        .validate()
+        .map_err(|reason| Error::InvalidOptions { reason })?;
+    Ok(format)
+}
+
+impl Known {
+    pub(crate) fn contains(&self, digest: &Digest) -> bool {
+        self.set.contains(digest)
+    }
+
+    pub(crate) fn insert(&mut self, digest: Digest) {
+        if self.set.len() >= KNOWN_CAP {
+            self.set.clear();
+        }
+        self.set.insert(digest);
+    }
+}

@@ -1,0 +1,154 @@
+//! Verification: is every blob that a snapshot needs present, and (optionally) intact?
+
+use std::collections::BTreeMap;
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::index::{self, BlobRow};
+use crate::snapshot::SnapshotId;
+use crate::store::Store;
+
+/// What is wrong with one blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A snapshot references it but the index has no row.
+    NotInIndex,
+    /// The index has a row but the file is gone.
+    Missing,
+    /// The file's length differs from the index.
+    WrongSize {
+        /// Bytes the index expects.
+        expected: u64,
+        /// Bytes found.
+        found: u64,
+    },
+    /// The bytes do not decode to the blob (found with `read_data`).
+    Corrupt {
+        /// Why.
+        reason: String,
+    },
+    /// Reading failed for another reason (permissions, I/O error).
+    Unreadable {
+        /// The error.
+        reason: String,
+    },
+}
+
+/// One damaged blob and the snapshots that need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Damage {
+    /// The blob.
+    pub digest: Digest,
+    /// What is wrong.
+    pub problem: Problem,
+    /// Snapshots that reference it.
+    pub snapshots: Vec<SnapshotId>,
+}
+
+/// The outcome of [`Store::verify`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Snapshots examined.
+    pub snapshots: u64,
+    /// Distinct blobs examined.
+    pub blobs_checked: u64,
+    /// Bytes read and re-hashed (0 without `read_data`).
+    pub bytes_read: u64,
+    /// Every damaged blob.
+    pub damaged: Vec<Damage>,
+    /// Snapshots that cannot be read back intact, ascending.
+    pub damaged_snapshots: Vec<SnapshotId>,
+}
+
+impl VerifyReport {
+    /// Whether nothing is damaged.
+    pub fn is_clean(&self) -> bool {
+        self.damaged.is_empty()
+    }
+}
+
+impl Store {
+    /// Checks that every blob referenced by a snapshot is present with the right size; with
+    /// `read_data`, also reads and re-hashes each one.
+    pub fn verify(&self, read_data: bool) -> Result<VerifyReport> {
+        let _lock = self.lock_shared()?;
+        let (snapshots, users) = {
+            let conn = self.conn();
+            let snapshots = index::snapshots(&conn)?.len() as u64;
+            let mut users: BTreeMap<Digest, Vec<SnapshotId>> = BTreeMap::new();
+            for (id, digest) in index::all_references(&conn)? {
+                users.entry(digest).or_default().push(id);
+            }
+            (snapshots, users)
+        };
+        let mut report = VerifyReport {
+            snapshots,
+            ..VerifyReport::default()
+        };
+        for (digest, mut ids) in users {
+            report.blobs_checked += 1;
+            if let Some(problem) = self.check_blob(&digest, read_data, &mut report.bytes_read)? {
+                ids.sort();
+                ids.dedup();
+                report.damaged_snapshots.extend(&ids);
+                report.damaged.push(Damage {
+                    digest,
+                    problem,
+                    snapshots: ids,
+                });
+            }
+        }
+        report.damaged_snapshots.sort();
+        report.damaged_snapshots.dedup();
+        Ok(report)
+    }
+
+    fn check_blob(
+        &self,
+        digest: &Digest,
+        read_data: bool,
+        read: &mut u64,
+    ) -> Result<Option<Problem>> {
+        let Some(row) = index::blob(&self.conn(), digest)? else {
+            return Ok(Some(Problem::NotInIndex));
+        };
+        if let Some(problem) = self.check_presence(&row) {
+            return Ok(Some(problem));
+        }
+        if !read_data {
+            return Ok(None);
+        }
+        *read += row.size;
+        match self.load(&row) {
+            Ok(_) => Ok(None),
+            Err(Error::Corrupt { reason, .. }) => Ok(Some(Problem::Corrupt { reason })),
+            Err(Error::Missing { .. }) => Ok(Some(Problem::Missing)),
+            Err(e @ Error::Io { .. }) => Ok(Some(Problem::Unreadable {
+                reason: e.to_string(),
+            })),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn check_presence(&self, row: &BlobRow) -> Option<Problem> {
+        let found = match &row.inline {
+            Some(payload) => payload.len() as u64,
+            None => match self.inner.vfs.file_len(&self.blob_path(&row.digest)) {
+                Ok(Some(len)) => len,
+                Ok(None) => return Some(Problem::Missing),
+                Err(e) => {
+                    return Some(Problem::Unreadable {
+                        reason: e.to_string(),
+                    });
+                }
+            },
+        };
+        (found != row.stored).then_some(Problem::WrongSize {
+            expected: row.stored,
+            found,
+        })
+    }
+}

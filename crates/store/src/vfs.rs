@@ -1,0 +1,259 @@
+//! The filesystem seam, and the only module that writes files.
+//!
+//! Every blob file, `FORMAT` and `LOCK` is created through [`Vfs`], so a test can put a simulated
+//! filesystem under the store and observe (or break) each step of the commit protocol. SQLite does
+//! its own I/O and is not routed through here.
+//!
+//! The one way a file becomes visible is [`publish`]: temp file in the target directory → write →
+//! fsync → link under its final name without clobbering → unlink the temp name. The directory
+//! fsync that makes the new name durable is the caller's, batched once per directory per commit.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, ErrorKind, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use camino::Utf8Path;
+
+use crate::error::{Error, Result};
+
+/// The file operations the store performs, so that a test can substitute a simulated
+/// filesystem. All paths are absolute or relative to the process's working directory.
+pub trait Vfs: Send + Sync + std::fmt::Debug {
+    /// Creates one directory; `AlreadyExists` if it is there.
+    fn create_dir(&self, path: &Utf8Path) -> io::Result<()>;
+    /// Creates a new file (`AlreadyExists` if there is one) holding `parts` concatenated. Does
+    /// not sync.
+    fn write_new(&self, path: &Utf8Path, parts: &[&[u8]]) -> io::Result<()>;
+    /// Makes a file's data durable (fsync).
+    fn sync_file(&self, path: &Utf8Path) -> io::Result<()>;
+    /// Makes a directory's entries durable (fsync of the directory).
+    fn sync_dir(&self, path: &Utf8Path) -> io::Result<()>;
+    /// Gives `from`'s file a second name `to`; `AlreadyExists` if `to` exists. Never clobbers.
+    fn link(&self, from: &Utf8Path, to: &Utf8Path) -> io::Result<()>;
+    /// Renames `from` to `to`, replacing `to`.
+    fn rename(&self, from: &Utf8Path, to: &Utf8Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Utf8Path) -> io::Result<()>;
+    /// Reads a whole file.
+    fn read(&self, path: &Utf8Path) -> io::Result<Vec<u8>>;
+    /// A file's length, `None` if it does not exist.
+    fn file_len(&self, path: &Utf8Path) -> io::Result<Option<u64>>;
+    /// The names in a directory (files and directories), `NotFound` if it does not exist.
+    fn list_dir(&self, path: &Utf8Path) -> io::Result<Vec<String>>;
+    /// Whether the path is an existing directory.
+    fn is_dir(&self, path: &Utf8Path) -> bool;
+}
+
+/// The real filesystem, through `std::fs`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdFs;
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one module that writes files"
+)]
+impl Vfs for StdFs {
+    fn create_dir(&self, path: &Utf8Path) -> io::Result<()> {
+        fs::create_dir(path)
+    }
+
+    fn write_new(&self, path: &Utf8Path, parts: &[&[u8]]) -> io::Result<()> {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        for part in parts {
+            file.write_all(part)?;
+        }
+        Ok(())
+    }
+
+    fn sync_file(&self, path: &Utf8Path) -> io::Result<()> {
+        // fsync through a fresh descriptor flushes the inode's dirty pages all the same.
+        File::open(path)?.sync_all()
+    }
+
+    fn sync_dir(&self, path: &Utf8Path) -> io::Result<()> {
+        File::open(path)?.sync_all()
+    }
+
+    fn link(&self, from: &Utf8Path, to: &Utf8Path) -> io::Result<()> {
+        match fs::hard_link(from, to) {
+            Err(e) if link_unsupported(&e) => {
+                // Filesystems without hard links: check, then rename. The window between the
+                // two only matters to a concurrent writer of the same content-addressed name,
+                // whose bytes are identical.
+                if fs::symlink_metadata(to).is_ok() {
+                    return Err(ErrorKind::AlreadyExists.into());
+                }
+                fs::rename(from, to)?;
+                // The temp name is gone already; recreate nothing, the caller unlinks it.
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn rename(&self, from: &Utf8Path, to: &Utf8Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Utf8Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+
+    fn read(&self, path: &Utf8Path) -> io::Result<Vec<u8>> {
+        fs::read(path)
+    }
+
+    fn file_len(&self, path: &Utf8Path) -> io::Result<Option<u64>> {
+        match fs::symlink_metadata(path) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list_dir(&self, path: &Utf8Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(path)? {
+            let name = entry?.file_name();
+            // A name that is not UTF-8 was not written by the store; it cannot be one of ours.
+            if let Ok(name) = name.into_string() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    fn is_dir(&self, path: &Utf8Path) -> bool {
+        path.is_dir()
+    }
+}
+
+fn link_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Unsupported | ErrorKind::PermissionDenied
+    )
+}
+
+/// The prefix of temp files; anything with it is an unfinished write and safe to delete under the
+/// exclusive lock.
+pub(crate) const TEMP_PREFIX: &str = ".tmp-";
+
+/// What [`publish`] found at the final name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Published {
+    /// The file is new.
+    Created,
+    /// A file of that name was there already; the temp copy was dropped.
+    Existed,
+}
+
+/// Writes `parts` to a new file `dir/name` durably enough that, once the caller has fsynced
+/// `dir`, the name and its bytes survive a crash. Never overwrites an existing `dir/name`.
+pub(crate) fn publish(
+    vfs: &dyn Vfs,
+    dir: &Utf8Path,
+    name: &str,
+    parts: &[&[u8]],
+) -> Result<Published> {
+    let temp = dir.join(temp_name());
+    let target = dir.join(name);
+    vfs.write_new(&temp, parts)
+        .map_err(|e| Error::io("create", &temp, e))?;
+    let outcome = finish_publish(vfs, &temp, &target);
+    if outcome.is_err() || matches!(outcome, Ok(Published::Existed)) {
+        let _ = vfs.remove_file(&temp);
+    }
+    outcome
+}
+
+fn finish_publish(vfs: &dyn Vfs, temp: &Utf8Path, target: &Utf8Path) -> Result<Published> {
+    // ORDER: the data must be durable before any name points at it.
+    vfs.sync_file(temp)
+        .map_err(|e| Error::io("fsync", temp, e))?;
+    match vfs.link(temp, target) {
+        Ok(()) => {
+            remove_temp(vfs, temp)?;
+            Ok(Published::Created)
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(Published::Existed),
+        Err(e) => Err(Error::io("link", target, e)),
+    }
+}
+
+fn remove_temp(vfs: &dyn Vfs, temp: &Utf8Path) -> Result<()> {
+    match vfs.remove_file(temp) {
+        Ok(()) => Ok(()),
+        // The rename fallback of `link` consumed the temp name already.
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", temp, e)),
+    }
+}
+
+/// Replaces `dir/name` with `parts`: for a file known to be damaged, never for a good one.
+pub(crate) fn replace(vfs: &dyn Vfs, dir: &Utf8Path, name: &str, parts: &[&[u8]]) -> Result<()> {
+    let temp = dir.join(temp_name());
+    let target = dir.join(name);
+    vfs.write_new(&temp, parts)
+        .map_err(|e| Error::io("create", &temp, e))?;
+    let done = vfs
+        .sync_file(&temp)
+        .map_err(|e| Error::io("fsync", &temp, e))
+        .and_then(|()| {
+            vfs.rename(&temp, &target)
+                .map_err(|e| Error::io("rename", &target, e))
+        });
+    if done.is_err() {
+        let _ = vfs.remove_file(&temp);
+    }
+    done
+}
+
+/// Creates `path` if it is missing; `true` if it was created (its parent then needs an fsync).
+pub(crate) fn ensure_dir(vfs: &dyn Vfs, path: &Utf8Path) -> Result<bool> {
+    match vfs.create_dir(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(Error::io("mkdir", path, e)),
+    }
+}
+
+/// Fsyncs a directory, naming it in the error.
+pub(crate) fn sync_dir(vfs: &dyn Vfs, path: &Utf8Path) -> Result<()> {
+    vfs.sync_dir(path).map_err(|e| Error::io("fsync", path, e))
+}
+
+fn temp_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{TEMP_PREFIX}{}-{n}-{:08x}",
+        std::process::id(),
+        random_u32()
+    )
+}
+
+pub(crate) fn random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    // Temp names only need to differ from a crashed process's leftovers; the pid and counter do
+    // most of that, so a failed entropy read falls back to zero rather than failing the write.
+    let _ = getrandom::fill(&mut b);
+    u32::from_le_bytes(b)
+}
+
+/// Creates `path` and any missing ancestors, fsyncing each parent that gained an entry.
+pub(crate) fn ensure_dir_all(vfs: &dyn Vfs, path: &Utf8Path) -> Result<()> {
+    if vfs.is_dir(path) {
+        return Ok(());
+    }
+    let parent = path.parent().filter(|p| !p.as_str().is_empty());
+    if let Some(parent) = parent {
+        ensure_dir_all(vfs, parent)?;
+    }
+    if ensure_dir(vfs, path)?
+        && let Some(parent) = parent
+    {
+        sync_dir(vfs, parent)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+use crate::{commit, compressible_bytes, files_under, new_store, random_bytes};
+
+#[test]
+fn a_second_put_of_the_same_bytes_writes_nothing() {
+    let (_dir, store) = new_store();
+    let big = random_bytes(200_000, 10);
+    let small = compressible_bytes(1000, 11);
+    commit(&store, &[&big, &small]);
+    let files_before = files_under(&store.root().join("objects"));
+    let blobs_before = store.stats().unwrap().blobs;
+
+    let batch = store.batch().unwrap();
+    let a = batch.put(&big).unwrap();
+    let b = batch.put(&small).unwrap();
+    assert!(!a.new && !b.new);
+    assert_eq!(batch.stats().new_blobs, 0);
+    assert_eq!(batch.stats().bytes_written, 0);
+    drop(batch);
+
+    assert_eq!(files_under(&store.root().join("objects")), files_before);
+    assert_eq!(store.stats().unwrap().blobs, blobs_before);
+}
+
+#[test]
+fn the_same_bytes_twice_in_one_batch_are_stored_once() {
+    let (_dir, store) = new_store();
+    let big = random_bytes(100_000, 12);
+    let batch = store.batch().unwrap();
+    assert!(batch.put(&big).unwrap().new);
+    assert!(!batch.put(&big).unwrap().new);
+    assert_eq!(batch.stats().new_blobs, 1);
+    assert_eq!(batch.stats().puts, 2);
+}
+
+#[test]
+fn a_dropped_batch_records_nothing() {
+    let (_dir, store) = new_store();
+    let big = random_bytes(100_000, 13);
+    let batch = store.batch().unwrap();
+    let d = batch.put(&big).unwrap().digest;
+    drop(batch);
+    assert_eq!(store.get(&d).unwrap(), None);
+    assert!(store.snapshots().unwrap().is_empty());
+}
+
+#[test]
+fn a_blob_file_left_by_a_dropped_batch_is_reused_after_checking_it() {
+    let (_dir, store) = new_store();
+    let big = random_bytes(100_000, 14);
+    let batch = store.batch().unwrap();
+    let d = batch.put(&big).unwrap().digest;
+    drop(batch);
+    let (_, again) = commit(&store, &[&big]);
+    assert_eq!(again[0], d);
+    assert_eq!(store.get(&d).unwrap(), Some(big));
+}
+
+#[test]
+fn a_damaged_leftover_file_is_replaced_not_trusted() {
+    let (_dir, store) = new_store();
+    let big = random_bytes(100_000, 15);
+    let batch = store.batch().unwrap();
+    let d = batch.put(&big).unwrap().digest;
+    drop(batch);
+    let path = crate::blob_file(&store, &d);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[5000] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    commit(&store, &[&big]);
+    assert_eq!(store.get(&d).unwrap(), Some(big));
+}
+
+#[test]
+fn parallel_puts_into_one_batch_store_each_blob_once() {
+    let (_dir, store) = new_store();
+    let contents: Vec<Vec<u8>> = (0..8).map(|i| random_bytes(50_000, 100 + i % 4)).collect();
+    let batch = store.batch().unwrap();
+    std::thread::scope(|s| {
+        for c in &contents {
+            s.spawn(|| batch.put(c).unwrap());
+        }
+    });
+    assert_eq!(batch.stats().new_blobs, 4);
+    assert_eq!(batch.stats().puts, 8);
+}

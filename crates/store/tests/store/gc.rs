@@ -1,0 +1,144 @@
+use autosave_store::{Error, GcOptions, GcRefusal};
+
+use crate::{blob_file, commit, compressible_bytes, files_under, new_store, random_bytes};
+
+#[test]
+fn gc_keeps_referenced_blobs_and_removes_unreferenced_ones() {
+    let (_dir, store) = new_store();
+    let shared = random_bytes(50_000, 40);
+    let only_old = random_bytes(60_000, 41);
+    let small_old = compressible_bytes(500, 42);
+    let only_new = random_bytes(70_000, 43);
+    let (old, d_old) = commit(&store, &[&shared, &only_old, &small_old]);
+    let (_new, d_new) = commit(&store, &[&shared, &only_new]);
+    store.delete_snapshots(&[old]).unwrap();
+
+    let report = store.gc().unwrap();
+    // only_old, small_old, the old manifest and the old record
+    assert_eq!(report.blobs_removed, 4);
+    assert!(report.bytes_freed >= 60_000);
+    assert_eq!(report.stray_files_removed, 0);
+    assert_eq!(store.get(&d_old[1]).unwrap(), None);
+    assert_eq!(store.get(&d_old[2]).unwrap(), None);
+    assert!(!blob_file(&store, &d_old[1]).exists());
+    assert_eq!(store.get(&d_new[0]).unwrap(), Some(shared));
+    assert_eq!(store.get(&d_new[1]).unwrap(), Some(only_new));
+    assert!(store.verify(true).unwrap().is_clean());
+}
+
+#[test]
+fn a_second_gc_finds_nothing_to_do() {
+    let (_dir, store) = new_store();
+    commit(&store, &[&random_bytes(50_000, 44)]);
+    store.gc().unwrap();
+    let again = store.gc().unwrap();
+    assert_eq!((again.blobs_removed, again.stray_files_removed), (0, 0));
+}
+
+#[test]
+fn gc_refuses_when_a_referenced_blob_file_is_missing() {
+    let (_dir, store) = new_store();
+    let (old, _) = commit(&store, &[&random_bytes(50_000, 45)]);
+    let (_, d) = commit(&store, &[&random_bytes(50_000, 46)]);
+    store.delete_snapshots(&[old]).unwrap();
+    std::fs::remove_file(blob_file(&store, &d[0])).unwrap();
+    let before = files_under(store.root());
+    match store.gc() {
+        Err(Error::GcRefused {
+            reason: GcRefusal::MissingBlobs { count: 1, first },
+        }) => assert_eq!(first, d[0]),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        files_under(store.root()),
+        before,
+        "a refused gc removes nothing"
+    );
+}
+
+#[test]
+fn gc_refuses_when_it_would_delete_every_blob() {
+    let (_dir, store) = new_store();
+    let (a, d) = commit(&store, &[&random_bytes(50_000, 47)]);
+    store.delete_snapshots(&[a]).unwrap();
+    assert!(matches!(
+        store.gc(),
+        Err(Error::GcRefused {
+            reason: GcRefusal::WouldDeleteEverything { blobs: 3 }
+        })
+    ));
+    assert!(blob_file(&store, &d[0]).exists());
+}
+
+#[test]
+fn gc_removes_files_left_by_interrupted_writes() {
+    let (_dir, store) = new_store();
+    commit(&store, &[&random_bytes(50_000, 48)]);
+    let batch = store.batch().unwrap();
+    let orphan = batch.put(&random_bytes(50_000, 49)).unwrap().digest;
+    drop(batch);
+    let fanout = store.root().join("objects").join("ab");
+    std::fs::create_dir_all(&fanout).unwrap();
+    std::fs::write(fanout.join(".tmp-1-2-3"), b"half a blob").unwrap();
+    std::fs::write(store.root().join("tmp").join("scratch"), b"x").unwrap();
+
+    let report = store.gc().unwrap();
+    assert_eq!(report.stray_files_removed, 3);
+    assert!(!blob_file(&store, &orphan).exists());
+    assert!(!fanout.join(".tmp-1-2-3").exists());
+    assert!(files_under(&store.root().join("tmp")).is_empty());
+}
+
+#[test]
+fn a_dry_run_reports_without_removing() {
+    let (_dir, store) = new_store();
+    let (old, d) = commit(&store, &[&random_bytes(50_000, 50)]);
+    commit(&store, &[b"keep"]);
+    store.delete_snapshots(&[old]).unwrap();
+    let before = files_under(store.root().join("objects").as_path());
+    let report = store.gc_with(GcOptions { dry_run: true }).unwrap();
+    assert_eq!(report.blobs_removed, 3);
+    assert_eq!(files_under(store.root().join("objects").as_path()), before);
+    assert!(store.contains(&d[0]).unwrap());
+}
+
+#[test]
+fn gc_is_busy_while_a_batch_is_open_and_the_batch_still_commits() {
+    let (_dir, store) = new_store();
+    commit(&store, &[b"first"]);
+    let batch = store.batch().unwrap();
+    let d = batch.put(&random_bytes(40_000, 51)).unwrap().digest;
+    assert!(matches!(store.gc(), Err(Error::Busy { .. })));
+    let manifest = batch.put_file(b"m").unwrap().digest;
+    let mut snap =
+        autosave_store::NewSnapshot::new(autosave_store::SnapshotKind::Autosave, manifest);
+    snap.refs.push(d);
+    batch.commit(snap).unwrap();
+    store.gc().unwrap();
+    assert!(store.get(&d).unwrap().is_some());
+}
+
+#[test]
+fn gc_is_busy_while_a_reader_holds_the_store() {
+    let (_dir, store) = new_store();
+    commit(&store, &[b"first"]);
+    let reader = store.reader().unwrap();
+    assert!(matches!(store.gc(), Err(Error::Busy { .. })));
+    drop(reader);
+    store.gc().unwrap();
+}
+
+#[test]
+fn after_gc_a_put_of_removed_bytes_writes_them_again() {
+    let (_dir, store) = new_store();
+    let bytes = random_bytes(50_000, 52);
+    let (old, d) = commit(&store, &[&bytes]);
+    commit(&store, &[b"keep"]);
+    store.delete_snapshots(&[old]).unwrap();
+    store.gc().unwrap();
+    // the in-memory cache of known digests must not survive the gc
+    let (_, again) = commit(&store, &[&bytes]);
+    assert_eq!(again[0], d[0]);
+    assert_eq!(store.get(&d[0]).unwrap(), Some(bytes));
+    assert!(store.verify(true).unwrap().is_clean());
+}

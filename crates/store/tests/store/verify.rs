@@ -1,0 +1,71 @@
+use autosave_store::Problem;
+
+use crate::{blob_file, commit, new_store, random_bytes};
+
+#[test]
+fn verify_of_a_healthy_store_is_clean_and_counts_what_it_read() {
+    let (_dir, store) = new_store();
+    commit(&store, &[&random_bytes(50_000, 60), b"small"]);
+    commit(&store, &[&random_bytes(30_000, 61)]);
+    let quick = store.verify(false).unwrap();
+    assert!(quick.is_clean());
+    assert_eq!(quick.snapshots, 2);
+    assert_eq!(quick.bytes_read, 0);
+    let full = store.verify(true).unwrap();
+    assert!(full.is_clean());
+    assert!(full.bytes_read >= 80_005);
+    assert_eq!(full.blobs_checked, quick.blobs_checked);
+}
+
+#[test]
+fn a_flipped_bit_is_found_with_read_data_and_names_every_snapshot_that_needs_it() {
+    let (_dir, store) = new_store();
+    let shared = random_bytes(50_000, 62);
+    let (a, d) = commit(&store, &[&shared]);
+    let (b, _) = commit(&store, &[&shared, b"more"]);
+    let (c, _) = commit(&store, &[b"unrelated"]);
+    let path = blob_file(&store, &d[0]);
+    let mut file = std::fs::read(&path).unwrap();
+    file[1000] ^= 1;
+    std::fs::write(&path, file).unwrap();
+
+    assert!(
+        store.verify(false).unwrap().is_clean(),
+        "same size: only read_data can tell"
+    );
+    let report = store.verify(true).unwrap();
+    assert_eq!(report.damaged.len(), 1);
+    assert_eq!(report.damaged[0].digest, d[0]);
+    assert!(matches!(report.damaged[0].problem, Problem::Corrupt { .. }));
+    assert_eq!(report.damaged_snapshots, vec![a, b]);
+    assert!(!report.damaged_snapshots.contains(&c));
+}
+
+#[test]
+fn a_missing_or_truncated_file_is_found_without_reading_data() {
+    let (_dir, store) = new_store();
+    let (a, d) = commit(
+        &store,
+        &[&random_bytes(50_000, 63), &random_bytes(50_000, 64)],
+    );
+    std::fs::remove_file(blob_file(&store, &d[0])).unwrap();
+    let path = blob_file(&store, &d[1]);
+    let file = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &file[..100]).unwrap();
+    let report = store.verify(false).unwrap();
+    assert_eq!(report.damaged.len(), 2);
+    assert_eq!(report.damaged_snapshots, vec![a]);
+    let problems: Vec<_> = report
+        .damaged
+        .iter()
+        .map(|d| (d.digest, d.problem.clone()))
+        .collect();
+    assert!(problems.contains(&(d[0], Problem::Missing)));
+    assert!(problems.contains(&(
+        d[1],
+        Problem::WrongSize {
+            expected: 50_016,
+            found: 100
+        }
+    )));
+}
