@@ -7,13 +7,13 @@
 //! 5. then writes every row in one `BEGIN IMMEDIATE` transaction and commits it.
 //! 6. Only then does `commit` return `Ok`.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard};
 
 use camino::Utf8PathBuf;
 
 use crate::codec::{self, Encoded, ObjectKind};
-use crate::digest::Digest;
+use crate::digest::{Digest, DigestSet};
 use crate::error::{Error, Result};
 use crate::index::{self, BlobRow};
 use crate::lock::LockGuard;
@@ -38,7 +38,7 @@ pub struct Batch<'s> {
 #[derive(Debug, Default)]
 struct Pending {
     rows: Vec<BlobRow>,
-    seen: HashSet<Digest>,
+    seen: DigestSet,
     /// Directories whose new entries must be made durable before the index commit.
     dirs: BTreeSet<Utf8PathBuf>,
     stats: BatchStats,
@@ -119,8 +119,7 @@ impl Batch<'_> {
 
     fn put_as(&self, bytes: &[u8], force_file: bool, kind: ObjectKind) -> Result<Put> {
         let digest = self.store.digest_of(bytes);
-        self.count_put(bytes.len());
-        if self.is_known(&digest)? {
+        if self.count_put(bytes.len(), &digest) || self.is_known_elsewhere(&digest)? {
             return Ok(Put { digest, new: false });
         }
         let encoded = codec::encode(bytes, self.store.inner.zstd_level);
@@ -136,16 +135,22 @@ impl Batch<'_> {
         })
     }
 
-    fn count_put(&self, len: usize) {
+    /// Counts a put; `true` if this batch has put the same digest already.
+    fn count_put(&self, len: usize, digest: &Digest) -> bool {
         let mut pending = self.pending();
         pending.stats.puts += 1;
         pending.stats.bytes_put += len as u64;
+        pending.seen.contains(digest)
     }
 
     /// Dedupe against this batch's puts, then rows known from earlier, then the index itself:
     /// never against file existence, which a crash can make lie.
     fn is_known(&self, digest: &Digest) -> Result<bool> {
-        if self.pending().seen.contains(digest) || self.store.known().contains(digest) {
+        Ok(self.pending().seen.contains(digest) || self.is_known_elsewhere(digest)?)
+    }
+
+    fn is_known_elsewhere(&self, digest: &Digest) -> Result<bool> {
+        if self.store.known().contains(digest) {
             return Ok(true);
         }
         let found = index::has_blob(&self.store.conn(), digest)?;

@@ -110,7 +110,7 @@ impl fmt::Debug for Hasher {
 /// assert_eq!(hex.len(), 32);
 /// assert_eq!(hex.parse::<Digest>().unwrap(), d);
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Digest {
     len: u8,
     bytes: [u8; 32],
@@ -160,6 +160,34 @@ impl Digest {
         format!("{:02x}", self.bytes[0])
     }
 }
+
+impl std::hash::Hash for Digest {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // The bytes are already uniformly distributed; the tail decides equality, not the hash.
+        state.write(&self.bytes[..8]);
+    }
+}
+
+/// A `Hasher` for sets of digests: the digest's first 8 bytes are already a good hash, so there
+/// is nothing to mix (the store's dedup cache looks one up on every put).
+#[derive(Default)]
+pub(crate) struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for (i, b) in bytes.iter().take(8).enumerate() {
+            self.0 ^= u64::from(*b) << (8 * i);
+        }
+    }
+}
+
+/// A set of digests hashed by [`DigestHasher`].
+pub(crate) type DigestSet =
+    std::collections::HashSet<Digest, std::hash::BuildHasherDefault<DigestHasher>>;
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,6 +1,5 @@
 //! [`Store`]: opening and creating a store, reading blobs, listing and deleting snapshots.
 
-use std::collections::HashSet;
 use std::io::ErrorKind;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -9,7 +8,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use rusqlite::Connection;
 
 use crate::codec::{self, ObjectKind};
-use crate::digest::{Digest, HashAlgo};
+use crate::digest::{Digest, DigestSet, HashAlgo};
 use crate::error::{Error, Result};
 use crate::format::{ChunkParams, FORMAT_VERSION, StoreFormat};
 use crate::index::{self, BlobRow};
@@ -72,7 +71,7 @@ pub(crate) struct Inner {
 #[derive(Debug, Default)]
 pub(crate) struct Known {
     generation: i64,
-    set: HashSet<Digest>,
+    set: DigestSet,
 }
 
 /// Bounds the memory of [`Known`]; past it the cache starts over.
