@@ -151,9 +151,16 @@ impl StoreFormat {
         if self.inline_limit > 1 << 20 {
             return Err(format!("inline limit {} is over 1 MiB", self.inline_limit));
         }
-        if !(c.min >= 64 && c.min <= c.avg && c.avg <= c.max && u64::from(c.max) <= c.threshold) {
+        // The ranges FastCDC 2020 accepts; outside them it misbehaves rather than failing.
+        let in_range = (64..=1 << 20).contains(&c.min)
+            && (256..=4 << 20).contains(&c.avg)
+            && (1024..=16 << 20).contains(&c.max);
+        let even = c.min.is_multiple_of(2) && c.avg.is_multiple_of(2) && c.max.is_multiple_of(2);
+        let ordered = c.min <= c.avg && c.avg <= c.max && u64::from(c.max) <= c.threshold;
+        if !(in_range && even && ordered) {
             return Err(format!(
-                "chunk sizes must satisfy 64 <= min <= avg <= max <= threshold, got {c:?}"
+                "chunk sizes must be even, with 64 <= min <= 1 MiB, 256 <= avg <= 4 MiB, \
+                 1 KiB <= max <= 16 MiB and min <= avg <= max <= threshold; got {c:?}"
             ));
         }
         Ok(())

@@ -41,6 +41,10 @@ CREATE TABLE IF NOT EXISTS refs (
     digest   BLOB NOT NULL,
     PRIMARY KEY (snapshot, digest)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS caches (
+    name TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1), ('gc_generation', 0);
 ";
 
@@ -352,4 +356,21 @@ pub(crate) fn delete_snapshot(conn: &Connection, id: SnapshotId) -> Result<bool>
     conn.execute("DELETE FROM snapshots WHERE id = ?1", [id.0 as i64])
         .map(|n| n > 0)
         .map_err(Error::index("delete snapshot"))
+}
+
+pub(crate) fn load_cache(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>> {
+    conn.query_row("SELECT data FROM caches WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .optional()
+    .map_err(Error::index("read cache"))
+}
+
+pub(crate) fn save_cache(conn: &Connection, name: &str, data: &[u8]) -> Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO caches (name, data) VALUES (?1, ?2)",
+        params![name, data],
+    )
+    .map(drop)
+    .map_err(Error::index("write cache"))
 }

@@ -246,6 +246,18 @@ impl Store {
         tx.commit().map_err(Error::index("commit"))
     }
 
+    /// A named cache saved by [`Store::save_cache`], if any. Caches hold derived data (such as
+    /// a directory snapshot's file-status cache) that makes the next operation cheaper; losing
+    /// one costs time, never data.
+    pub fn load_cache(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        index::load_cache(&self.conn(), name)
+    }
+
+    /// Saves (replaces) a named cache.
+    pub fn save_cache(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        index::save_cache(&self.conn(), name, bytes)
+    }
+
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the connection leaves SQLite itself consistent (an open
         // transaction rolls back when its guard drops), so a poisoned lock is still usable.

@@ -1,0 +1,190 @@
+//! [`ChangeCache`]: what the last snapshot saw for each path, so the next one reads only what
+//! changed.
+//!
+//! For each path the cache keeps the host's version token or a file's status (size, mtime, inode,
+//! ctime, device), and the content as stored. A hit is used only if the store still holds every
+//! blob of that content, so a cache can never make a snapshot reference bytes its store lacks
+//! (after GC, or when the host points the session at another store).
+//!
+//! **Racy clean files.** A file modified within the same timestamp tick as the snapshot that
+//! read it can change again without changing its status. As git's index does, a file whose mtime
+//! is not comfortably older than the moment its status was recorded is never trusted from the
+//! cache: it is read again (cheaply: the store dedupes it) until it has been quiet for
+//! [`RACY_MARGIN_NS`].
+
+use std::collections::HashMap;
+
+use crate::manifest::{Content, Manifest};
+use crate::node::Token;
+use crate::path::EntryPath;
+
+/// How much older than the recording time a file's mtime must be to trust its status. Covers
+/// coarse filesystem clocks (a jiffy on Linux, 2 s on FAT).
+pub const RACY_MARGIN_NS: i64 = 2_000_000_000;
+
+/// A file's status as far as change detection cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileStat {
+    /// Length in bytes.
+    pub size: u64,
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: i64,
+    /// Status-change time, ns since the epoch.
+    pub ctime_ns: i64,
+    /// Inode number.
+    pub ino: u64,
+    /// Device number.
+    pub dev: u64,
+}
+
+impl FileStat {
+    /// The status of `meta`.
+    #[cfg(unix)]
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            size: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+            ino: meta.ino(),
+            dev: meta.dev(),
+        }
+    }
+
+    /// The status of `meta`.
+    #[cfg(not(unix))]
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i64);
+        Self {
+            size: meta.len(),
+            mtime_ns,
+            ctime_ns: 0,
+            ino: 0,
+            dev: 0,
+        }
+    }
+}
+
+/// What one path looked like when last snapshotted.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Cached {
+    pub(crate) token: Option<Token>,
+    pub(crate) stat: Option<FileStat>,
+    /// When the status was taken (before the content was read), ns since the epoch.
+    pub(crate) recorded_ns: i64,
+    pub(crate) content: Content,
+}
+
+/// Per-path memory of the last snapshot, bound to one store.
+#[derive(Clone, Debug, Default)]
+pub struct ChangeCache {
+    store_id: Option<u128>,
+    entries: HashMap<EntryPath, Cached>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Persisted {
+    version: u8,
+    store_id: u128,
+    entries: Vec<(EntryPath, Cached)>,
+}
+
+impl ChangeCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of paths remembered.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Binds the cache to a store; if it was bound to another one, everything is forgotten.
+    pub fn bind(&mut self, store_id: u128) {
+        if self.store_id != Some(store_id) {
+            self.entries.clear();
+            self.store_id = Some(store_id);
+        }
+    }
+
+    /// Remembers the manifest's content for each path whose current token the host knows
+    /// (`token_of`): for a host that has just loaded or restored that snapshot, so that its
+    /// first autosave reads nothing the snapshot already holds.
+    pub fn seed(&mut self, manifest: &Manifest, token_of: impl Fn(&EntryPath) -> Option<Token>) {
+        for entry in manifest.entries() {
+            if let Some(token) = token_of(&entry.path) {
+                let cached = Cached {
+                    token: Some(token),
+                    stat: None,
+                    recorded_ns: 0,
+                    content: entry.content.clone(),
+                };
+                self.entries.insert(entry.path.clone(), cached);
+            }
+        }
+    }
+
+    /// The content remembered for `path` if its token is `token`.
+    pub(crate) fn by_token(&self, path: &EntryPath, token: Token) -> Option<&Content> {
+        self.entries
+            .get(path)
+            .filter(|c| c.token == Some(token))
+            .map(|c| &c.content)
+    }
+
+    /// The content remembered for `path` if the file's status is unchanged and was not racy
+    /// when recorded.
+    pub(crate) fn by_stat(&self, path: &EntryPath, stat: &FileStat) -> Option<&Content> {
+        self.entries
+            .get(path)
+            .filter(|c| c.stat.as_ref() == Some(stat))
+            .filter(|c| stat.mtime_ns.saturating_add(RACY_MARGIN_NS) < c.recorded_ns)
+            .map(|c| &c.content)
+    }
+
+    /// Replaces the whole cache with what a snapshot just saw.
+    pub(crate) fn replace(&mut self, entries: HashMap<EntryPath, Cached>) {
+        self.entries = entries;
+    }
+
+    /// The cache's bytes, for keeping it across processes ([`autosave_store::Store::save_cache`]).
+    pub fn encode(&self) -> Vec<u8> {
+        let persisted = Persisted {
+            version: 1,
+            store_id: self.store_id.unwrap_or(0),
+            entries: self
+                .entries
+                .iter()
+                .map(|(p, c)| (p.clone(), c.clone()))
+                .collect(),
+        };
+        postcard::to_stdvec(&persisted).expect("encoding plain data into a Vec cannot fail")
+    }
+
+    /// A cache from [`ChangeCache::encode`]'s bytes; anything unreadable gives an empty cache
+    /// (a cache is only an optimisation).
+    pub fn decode(bytes: &[u8]) -> Self {
+        match postcard::from_bytes::<Persisted>(bytes) {
+            Ok(p) if p.version == 1 => Self {
+                store_id: Some(p.store_id),
+                entries: p.entries.into_iter().collect(),
+            },
+            _ => Self::default(),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The tree crate's one module that writes files (for restores): temp file in the target
+//! directory → write → fsync → rename, and directory fsyncs.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Prefix of temp files a restore leaves behind if it dies mid-file.
+pub(crate) const TEMP_PREFIX: &str = ".autosave-restore-";
+
+fn temp_path(dir: &Path) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()))
+}
+
+/// Writes `content` to `path` atomically: readers see the old file or the whole new one.
+/// Sets `mode` (on Unix) and `mtime_ns` before the rename. Returns the bytes written.
+pub(crate) fn write_file(
+    path: &Path,
+    content: &mut dyn Read,
+    mode: Option<u32>,
+    mtime_ns: Option<i64>,
+) -> io::Result<u64> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("no parent directory"))?;
+    let temp = temp_path(dir);
+    let result = write_temp(&temp, content, mode, mtime_ns).and_then(|n| {
+        rename(&temp, path)?;
+        Ok(n)
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+fn write_temp(
+    temp: &Path,
+    content: &mut dyn Read,
+    mode: Option<u32>,
+    mtime_ns: Option<i64>,
+) -> io::Result<u64> {
+    let mut file = OpenOptions::new().write(true).create_new(true).open(temp)?;
+    let n = io::copy(content, &mut file)?;
+    if let Some(mode) = mode {
+        set_mode(&file, mode)?;
+    }
+    if let Some(ns) = mtime_ns {
+        file.set_modified(time_of(ns))?;
+    }
+    // ORDER: the data is durable before the name points at it.
+    file.sync_all()?;
+    Ok(n)
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the tree crate's one module that writes files"
+)]
+fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    fs::rename(from, to)
+}
+
+/// Creates a symlink at `path` pointing at `target`, replacing whatever is there.
+#[cfg(unix)]
+pub(crate) fn write_symlink(path: &Path, target: &str) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("no parent directory"))?;
+    let temp = temp_path(dir);
+    std::os::unix::fs::symlink(target, &temp)?;
+    rename(&temp, path).inspect_err(|_| {
+        let _ = fs::remove_file(&temp);
+    })
+}
+
+/// Symlinks cannot be restored on this platform.
+#[cfg(not(unix))]
+pub(crate) fn write_symlink(_path: &Path, _target: &str) -> io::Result<()> {
+    Err(io::Error::other(
+        "symlinks are not supported on this platform",
+    ))
+}
+
+/// Creates a directory (not its parents); an existing real directory is fine, anything else at
+/// that name (a file, or a symlink that could lead outside the target) is an error.
+pub(crate) fn ensure_dir(path: &Path) -> io::Result<()> {
+    match fs::create_dir(path) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let meta = fs::symlink_metadata(path)?;
+            if meta.is_dir() {
+                Ok(())
+            } else {
+                Err(io::Error::other("exists and is not a directory"))
+            }
+        }
+        other => other,
+    }
+}
+
+/// Sets a directory's mode and mtime (after its children were written).
+pub(crate) fn finish_dir(path: &Path, mode: Option<u32>, mtime_ns: Option<i64>) -> io::Result<()> {
+    let dir = File::open(path)?;
+    if let Some(ns) = mtime_ns {
+        // Not every filesystem lets a directory's mtime be set through a read-only handle;
+        // the content matters more than the timestamp.
+        let _ = dir.set_modified(time_of(ns));
+    }
+    if let Some(mode) = mode {
+        set_mode(&dir, mode)?;
+    }
+    Ok(())
+}
+
+/// Makes a directory's entries durable.
+pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+#[cfg(unix)]
+fn set_mode(file: &File, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_file: &File, _mode: u32) -> io::Result<()> {
+    Ok(())
+}
+
+fn time_of(ns: i64) -> SystemTime {
+    if ns >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(ns as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(ns.unsigned_abs())
+    }
+}

@@ -1,0 +1,213 @@
+//! Restoring a directory snapshot into a directory.
+//!
+//! Every path is checked before anything is written: a key that is empty, `.` or `..`, or holds
+//! `/` or NUL, and a path below a symlink entry, could escape the target and are refused with
+//! [`Error::UnsafePath`]. Files are written through temp file + rename, with mode and mtime.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use autosave_store::Store;
+
+use crate::dir::{KIND_DIR, KIND_SYMLINK};
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::manifest::{Manifest, ManifestEntry};
+use crate::meta::Meta;
+use crate::path::EntryPath;
+use crate::read::ContentReader;
+
+/// How to restore.
+#[derive(Clone, Debug, Default)]
+pub struct RestoreOptions {
+    /// Restore into a target that already holds files, replacing those the snapshot has.
+    /// Default `false`: a non-empty target is [`Error::TargetNotEmpty`].
+    pub force: bool,
+    /// Restore only this entry and what lies below it. Default: everything.
+    pub only: Option<EntryPath>,
+}
+
+/// What a restore wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RestoreReport {
+    /// Regular files written.
+    pub files: u64,
+    /// Symlinks created.
+    pub symlinks: u64,
+    /// Empty directories created.
+    pub dirs: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Restores the entries of `manifest` under `target`.
+pub fn restore_dir(
+    store: &Store,
+    manifest: &Manifest,
+    target: &Path,
+    options: &RestoreOptions,
+) -> Result<RestoreReport> {
+    let entries: Vec<&ManifestEntry> = manifest
+        .entries()
+        .iter()
+        .filter(|e| options.only.as_ref().is_none_or(|p| e.path.starts_with(p)))
+        .collect();
+    if let Some(only) = &options.only
+        && entries.is_empty()
+    {
+        return Err(Error::NoSuchEntry { path: only.clone() });
+    }
+    check_paths(&entries)?;
+    prepare_target(target, options.force)?;
+    let mut report = RestoreReport::default();
+    let mut dirs = BTreeSet::from([target.to_path_buf()]);
+    for entry in &entries {
+        restore_entry(store, entry, target, &mut dirs, &mut report)?;
+    }
+    finish_dirs(&entries, target, &dirs)?;
+    Ok(report)
+}
+
+/// Refuses any path that could leave the target, before anything is written.
+fn check_paths(entries: &[&ManifestEntry]) -> Result<()> {
+    let links: BTreeSet<&EntryPath> = entries
+        .iter()
+        .filter(|e| e.kind == KIND_SYMLINK)
+        .map(|e| &e.path)
+        .collect();
+    for entry in entries {
+        let unsafe_path = |reason| Error::UnsafePath {
+            path: entry.path.clone(),
+            reason,
+        };
+        if entry.path.keys().is_empty() {
+            return Err(unsafe_path("the path has no keys"));
+        }
+        if let Some(reason) = entry.path.keys().iter().find_map(|k| bad_key(k)) {
+            return Err(unsafe_path(reason));
+        }
+        let below_link = (1..entry.path.keys().len())
+            .any(|n| links.contains(&EntryPath::new(entry.path.keys()[..n].iter().cloned())));
+        if below_link {
+            return Err(unsafe_path("it lies below a symlink"));
+        }
+    }
+    Ok(())
+}
+
+fn bad_key(key: &str) -> Option<&'static str> {
+    match key {
+        "" => Some("a key is empty"),
+        "." | ".." => Some("a key is `.` or `..`"),
+        k if k.contains('/') => Some("a key contains `/`"),
+        k if k.contains('\0') => Some("a key contains NUL"),
+        k if cfg!(windows) && k.contains(['\\', ':']) => Some("a key contains `\\` or `:`"),
+        _ => None,
+    }
+}
+
+fn prepare_target(target: &Path, force: bool) -> Result<()> {
+    match std::fs::read_dir(target) {
+        Ok(mut it) => {
+            if !force && it.next().is_some() {
+                return Err(Error::TargetNotEmpty {
+                    path: target.to_path_buf(),
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(target).map_err(|e| Error::io("mkdir", target, e))
+        }
+        Err(e) => Err(Error::io("list", target, e)),
+    }
+}
+
+fn restore_entry(
+    store: &Store,
+    entry: &ManifestEntry,
+    target: &Path,
+    dirs: &mut BTreeSet<PathBuf>,
+    report: &mut RestoreReport,
+) -> Result<()> {
+    let path = local_path(target, &entry.path);
+    let parent = path
+        .parent()
+        .expect("a checked path has at least one key")
+        .to_path_buf();
+    make_parents(target, &entry.path, dirs)?;
+    let at = &path;
+    let io = |op: &'static str| move |e| Error::io(op, at, e);
+    match entry.kind.as_str() {
+        KIND_DIR => {
+            fsio::ensure_dir(&path).map_err(io("mkdir"))?;
+            report.dirs += 1;
+            dirs.insert(path.clone());
+        }
+        KIND_SYMLINK => {
+            let target = String::from_utf8(crate::read::read_content(store, &entry.content)?)
+                .map_err(|_| Error::BadManifest {
+                    reason: format!("symlink {} has a target that is not UTF-8", entry.path),
+                })?;
+            fsio::write_symlink(&path, &target).map_err(io("symlink"))?;
+            report.symlinks += 1;
+        }
+        _ => {
+            let (mode, mtime) = mode_and_mtime(&entry.meta);
+            let mut reader = ContentReader::new(store, &entry.content);
+            report.bytes +=
+                fsio::write_file(&path, &mut reader, mode, mtime).map_err(io("write"))?;
+            report.files += 1;
+        }
+    }
+    dirs.insert(parent);
+    Ok(())
+}
+
+fn local_path(target: &Path, path: &EntryPath) -> PathBuf {
+    let mut out = target.to_path_buf();
+    out.extend(path.keys());
+    out
+}
+
+/// Creates the directories above an entry, refusing anything on the way that is not a real
+/// directory (a symlink there could lead outside the target).
+fn make_parents(target: &Path, path: &EntryPath, dirs: &mut BTreeSet<PathBuf>) -> Result<()> {
+    let mut at = target.to_path_buf();
+    for key in &path.keys()[..path.keys().len() - 1] {
+        at.push(key);
+        if dirs.insert(at.clone()) {
+            fsio::ensure_dir(&at).map_err(|e| Error::io("mkdir", &at, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies directory modes and mtimes (deepest first) and makes every directory durable.
+fn finish_dirs(entries: &[&ManifestEntry], target: &Path, dirs: &BTreeSet<PathBuf>) -> Result<()> {
+    for entry in entries.iter().rev().filter(|e| e.kind == KIND_DIR) {
+        let path = local_path(target, &entry.path);
+        let (mode, mtime) = mode_and_mtime(&entry.meta);
+        fsio::finish_dir(&path, mode, mtime).map_err(|e| Error::io("set mode", &path, e))?;
+    }
+    for dir in dirs.iter().rev() {
+        fsio::sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
+    }
+    Ok(())
+}
+
+/// The `mode` and `mtime_ns` of a directory snapshot's metadata, where present.
+fn mode_and_mtime(meta: &str) -> (Option<u32>, Option<i64>) {
+    let Ok(Meta::Map(map)) = Meta::from_json(meta) else {
+        return (None, None);
+    };
+    let int = |k: &str| match map.get(k) {
+        Some(Meta::Int(v)) => Some(*v),
+        _ => None,
+    };
+    (
+        int("mode").and_then(|m| u32::try_from(m).ok()),
+        int("mtime_ns"),
+    )
+}

@@ -1,0 +1,314 @@
+//! Writing a snapshot of a tree: change detection, parallel ingest, manifest, commit.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use autosave_store::{
+    Batch, ChunkParams, Digest, NewSnapshot, SnapshotId, SnapshotKind, Store, now_ns,
+};
+use rayon::prelude::*;
+
+use crate::cache::{Cached, ChangeCache, FileStat};
+use crate::error::Result;
+use crate::ingest;
+use crate::manifest::{Content, Manifest, ManifestEntry};
+use crate::node::{Node, Source};
+use crate::path::EntryPath;
+
+/// What to record with a snapshot.
+#[derive(Clone, Debug)]
+pub struct SnapshotSpec {
+    /// Autosave or explicit save.
+    pub kind: SnapshotKind,
+    /// Host label.
+    pub label: String,
+    /// Host metadata (stored verbatim in the snapshot record).
+    pub meta: String,
+    /// The snapshot this one follows.
+    pub parent: Option<SnapshotId>,
+    /// Commit nothing if the manifest turns out to be this one (typically the newest
+    /// snapshot's): the tree has not changed.
+    pub unless_manifest: Option<Digest>,
+}
+
+impl SnapshotSpec {
+    /// A spec of `kind` with no label, metadata, parent or skip condition.
+    pub fn new(kind: SnapshotKind) -> Self {
+        Self {
+            kind,
+            label: String::new(),
+            meta: String::new(),
+            parent: None,
+            unless_manifest: None,
+        }
+    }
+}
+
+/// An entry that could not be read; it is left out of the snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryError {
+    /// The entry.
+    pub path: EntryPath,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// A truthful account of one snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Report {
+    /// Entries the host handed in.
+    pub entries: u64,
+    /// Entries whose version token was unchanged: not read at all.
+    pub skipped_token: u64,
+    /// File entries whose status was unchanged: not read at all.
+    pub skipped_stat: u64,
+    /// Entries whose content was read and hashed.
+    pub hashed: u64,
+    /// Bytes read and hashed.
+    pub bytes_hashed: u64,
+    /// Blobs the store did not have (including the manifest and the snapshot record).
+    pub new_blobs: u64,
+    /// Bytes written for them (compressed, with headers).
+    pub bytes_written: u64,
+    /// Wall time of the whole snapshot.
+    pub duration: Duration,
+    /// Entries that could not be read, left out of the snapshot.
+    pub errors: Vec<EntryError>,
+}
+
+/// The outcome of [`write_snapshot`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Written {
+    /// The new snapshot, or `None` if [`SnapshotSpec::unless_manifest`] matched.
+    pub snapshot: Option<SnapshotId>,
+    /// The manifest's digest.
+    pub manifest: Digest,
+    /// The manifest itself.
+    pub entries: Manifest,
+    /// What it cost.
+    pub report: Report,
+}
+
+/// How one entry was handled.
+enum Outcome {
+    Token,
+    Stat,
+    Hashed(u64),
+}
+
+struct Processed {
+    entry: ManifestEntry,
+    cached: Cached,
+    outcome: Outcome,
+}
+
+struct Ctx<'a, 's> {
+    batch: &'a Batch<'s>,
+    cache: &'a ChangeCache,
+    chunking: ChunkParams,
+    started_ns: i64,
+}
+
+/// Snapshots `nodes` into `store`, reading only what `cache` cannot vouch for, and updates the
+/// cache once the snapshot is durable.
+///
+/// Entries that cannot be read are reported and left out; a store error fails the whole
+/// snapshot, and nothing is recorded. Two nodes with one path are
+/// [`crate::Error::DuplicatePath`].
+pub fn write_snapshot(
+    store: &Store,
+    cache: &mut ChangeCache,
+    nodes: &[Node<'_>],
+    spec: &SnapshotSpec,
+) -> Result<Written> {
+    let start = Instant::now();
+    cache.bind(store.format().store_id);
+    let batch = store.batch()?;
+    let ctx = Ctx {
+        batch: &batch,
+        cache,
+        chunking: store.format().chunking,
+        started_ns: now_ns(),
+    };
+    let results: Vec<_> = nodes.par_iter().map(|n| process(&ctx, n)).collect();
+    let mut report = Report {
+        entries: nodes.len() as u64,
+        ..Report::default()
+    };
+    let mut entries = Vec::with_capacity(nodes.len());
+    let mut seen = HashMap::with_capacity(nodes.len());
+    for result in results {
+        match result? {
+            Ok(p) => {
+                count(&mut report, &p.outcome);
+                seen.insert(p.entry.path.clone(), p.cached);
+                entries.push(p.entry);
+            }
+            Err(e) => report.errors.push(e),
+        }
+    }
+    let manifest = Manifest::new(entries)?;
+    let encoded = manifest.encode();
+    let digest = store.digest_of(&encoded);
+    let snapshot = if spec.unless_manifest == Some(digest) {
+        None
+    } else {
+        Some(commit(batch, &encoded, &manifest, spec, &mut report)?)
+    };
+    cache.replace(seen);
+    report.duration = start.elapsed();
+    Ok(Written {
+        snapshot,
+        manifest: digest,
+        entries: manifest,
+        report,
+    })
+}
+
+fn count(report: &mut Report, outcome: &Outcome) {
+    match outcome {
+        Outcome::Token => report.skipped_token += 1,
+        Outcome::Stat => report.skipped_stat += 1,
+        Outcome::Hashed(n) => {
+            report.hashed += 1;
+            report.bytes_hashed += n;
+        }
+    }
+}
+
+fn commit(
+    batch: Batch<'_>,
+    encoded: &[u8],
+    manifest: &Manifest,
+    spec: &SnapshotSpec,
+    report: &mut Report,
+) -> Result<SnapshotId> {
+    // Manifests are always files, so a lost index can be rebuilt from objects/.
+    let root = batch.put_file(encoded)?.digest;
+    let mut snapshot = NewSnapshot::new(spec.kind, root);
+    snapshot.label.clone_from(&spec.label);
+    snapshot.meta.clone_from(&spec.meta);
+    snapshot.parent = spec.parent;
+    snapshot.refs = manifest.blobs();
+    let commit = batch.commit(snapshot)?;
+    report.new_blobs = commit.stats.new_blobs;
+    report.bytes_written = commit.stats.bytes_written;
+    Ok(commit.id)
+}
+
+/// Handles one node. The outer error (a store failure) fails the snapshot; the inner one (the
+/// node cannot be read) skips the node.
+fn process(
+    ctx: &Ctx<'_, '_>,
+    node: &Node<'_>,
+) -> Result<std::result::Result<Processed, EntryError>> {
+    let meta = node.meta.to_canonical_json();
+    if let Some(token) = node.token
+        && let Some(content) = ctx.cache.by_token(&node.path, token)
+        && holds(ctx.batch, content)?
+    {
+        let cached = cached(ctx, Some(token), None, content.clone());
+        return Ok(Ok(finish(node, meta, cached, Outcome::Token)));
+    }
+    let content = match &node.source {
+        Source::Bytes(bytes) => ingest::bytes(ctx.batch, bytes, &ctx.chunking)?,
+        Source::File(path) => return file(ctx, node, meta, path),
+        Source::Reader(open) => {
+            match open().and_then(|r| ingest::reader(ctx.batch, r, &ctx.chunking)) {
+                Ok(content) => content?,
+                Err(e) => return Ok(Err(entry_error(node, &e))),
+            }
+        }
+    };
+    let n = content.len();
+    let cached = cached(ctx, node.token, None, content);
+    Ok(Ok(finish(node, meta, cached, Outcome::Hashed(n))))
+}
+
+fn file(
+    ctx: &Ctx<'_, '_>,
+    node: &Node<'_>,
+    meta: String,
+    path: &Path,
+) -> Result<std::result::Result<Processed, EntryError>> {
+    let stat = match std::fs::metadata(path) {
+        Ok(m) => FileStat::of(&m),
+        Err(e) => return Ok(Err(entry_error(node, &e))),
+    };
+    if let Some(content) = ctx.cache.by_stat(&node.path, &stat)
+        && holds(ctx.batch, content)?
+    {
+        let cached = cached(ctx, node.token, Some(stat), content.clone());
+        return Ok(Ok(finish(node, meta, cached, Outcome::Stat)));
+    }
+    match read_file(ctx, path, stat) {
+        Ok(content) => {
+            let content = content?;
+            let n = content.len();
+            let cached = cached(ctx, node.token, Some(stat), content);
+            Ok(Ok(finish(node, meta, cached, Outcome::Hashed(n))))
+        }
+        Err(e) => Ok(Err(entry_error(node, &e))),
+    }
+}
+
+/// Reads a file, and checks that it did not change while being read (else the snapshot would
+/// hold a torn mix of two versions); a file that keeps changing is an error for this entry.
+fn read_file(ctx: &Ctx<'_, '_>, path: &Path, before: FileStat) -> io::Result<Result<Content>> {
+    let content = ingest::reader(ctx.batch, File::open(path)?, &ctx.chunking)?;
+    let after = FileStat::of(&std::fs::metadata(path)?);
+    if after == before {
+        Ok(content)
+    } else {
+        Err(io::Error::other("the file changed while it was being read"))
+    }
+}
+
+/// Whether the store still holds every blob of `content`.
+fn holds(batch: &Batch<'_>, content: &Content) -> Result<bool> {
+    for digest in content.digests() {
+        if !batch.contains(&digest)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn cached(
+    ctx: &Ctx<'_, '_>,
+    token: Option<crate::node::Token>,
+    stat: Option<FileStat>,
+    content: Content,
+) -> Cached {
+    Cached {
+        token,
+        stat,
+        recorded_ns: ctx.started_ns,
+        content,
+    }
+}
+
+fn finish(node: &Node<'_>, meta: String, cached: Cached, outcome: Outcome) -> Processed {
+    Processed {
+        entry: ManifestEntry {
+            path: node.path.clone(),
+            kind: node.kind.clone(),
+            meta,
+            content: cached.content.clone(),
+        },
+        cached,
+        outcome,
+    }
+}
+
+fn entry_error(node: &Node<'_>, e: &io::Error) -> EntryError {
+    EntryError {
+        path: node.path.clone(),
+        error: e.to_string(),
+    }
+}

@@ -1,0 +1,136 @@
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use autosave_store::SnapshotKind;
+use autosave_tree::{RestoreOptions, SnapshotSpec, restore_dir, snapshot_dir};
+
+use crate::{new_store, random_bytes};
+
+fn make_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("arrays/raw")).unwrap();
+    std::fs::create_dir_all(root.join("empty/deeper")).unwrap();
+    std::fs::write(root.join("arrays/raw/big.npy"), random_bytes(6 << 20, 1)).unwrap();
+    std::fs::write(root.join("arrays/small.npy"), random_bytes(3000, 2)).unwrap();
+    std::fs::write(root.join("notes.md"), b"# notes\n").unwrap();
+    std::fs::write(root.join("empty-file"), b"").unwrap();
+    std::fs::write(root.join("run.sh"), b"#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(root.join("run.sh"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::os::unix::fs::symlink("arrays/small.npy", root.join("link")).unwrap();
+    std::os::unix::fs::symlink("../nowhere", root.join("dangling")).unwrap();
+    let past = SystemTime::now() - Duration::from_secs(7200);
+    for f in [
+        "arrays/raw/big.npy",
+        "arrays/small.npy",
+        "notes.md",
+        "empty-file",
+        "run.sh",
+    ] {
+        std::fs::File::options()
+            .write(true)
+            .open(root.join(f))
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+    }
+}
+
+/// Every path below `root` with its kind, mode, mtime (files) and bytes or link target.
+fn describe(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            if rel == ".autosave" {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let desc = if meta.file_type().is_symlink() {
+                format!("link -> {}", std::fs::read_link(&path).unwrap().display())
+            } else if meta.is_dir() {
+                stack.push(path.clone());
+                "dir".to_owned()
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                format!(
+                    "file {:o} {} {} {:x}",
+                    meta.mode() & 0o7777,
+                    meta.mtime(),
+                    bytes.len(),
+                    xxhash_rust_sum(&bytes)
+                )
+            };
+            out.push((rel, desc));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn xxhash_rust_sum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+#[test]
+fn a_directory_round_trips_with_modes_mtimes_symlinks_and_empty_directories() {
+    let (dir, store) = new_store();
+    let src = dir.path().join("project");
+    make_tree(&src);
+    let w = snapshot_dir(&store, &src, &SnapshotSpec::new(SnapshotKind::Explicit)).unwrap();
+    assert!(w.report.errors.is_empty(), "{:?}", w.report.errors);
+    let target = dir.path().join("restored");
+    let report = restore_dir(&store, &w.entries, &target, &RestoreOptions::default()).unwrap();
+    assert_eq!((report.files, report.symlinks, report.dirs), (5, 2, 1));
+    assert_eq!(describe(&target), describe(&src));
+}
+
+#[test]
+fn a_second_snapshot_by_a_fresh_process_reads_only_changed_files() {
+    let (dir, store) = new_store();
+    let src = dir.path().join("project");
+    make_tree(&src);
+    let spec = SnapshotSpec::new(SnapshotKind::Autosave);
+    let first = snapshot_dir(&store, &src, &spec).unwrap();
+    assert_eq!(first.report.hashed, 8);
+    // A new Store handle stands for a new process: the stat cache comes from the store.
+    let reopened = autosave_store::Store::open(store.root()).unwrap();
+    let second = snapshot_dir(&reopened, &src, &spec).unwrap();
+    assert_eq!(second.report.skipped_stat, 5);
+    assert_eq!(
+        second.report.hashed, 3,
+        "symlinks and the empty directory are cheap to re-read"
+    );
+    assert_eq!(second.manifest, first.manifest);
+
+    std::fs::write(src.join("notes.md"), b"# notes\nedited\n").unwrap();
+    let third = snapshot_dir(&reopened, &src, &spec).unwrap();
+    assert_eq!(third.report.skipped_stat, 4);
+    assert_eq!(
+        third.report.bytes_hashed,
+        15 + "arrays/small.npy".len() as u64 + "../nowhere".len() as u64
+    );
+}
+
+#[test]
+fn the_store_directory_itself_is_never_snapshotted() {
+    let (dir, _) = new_store();
+    let src = dir.path().join("project");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), b"a").unwrap();
+    let store = autosave_store::Store::open_or_create(
+        camino::Utf8PathBuf::try_from(src.join(".autosave")).unwrap(),
+    )
+    .unwrap();
+    let w = snapshot_dir(&store, &src, &SnapshotSpec::new(SnapshotKind::Autosave)).unwrap();
+    let paths: Vec<String> = w
+        .entries
+        .entries()
+        .iter()
+        .map(|e| e.path.to_string())
+        .collect();
+    assert_eq!(paths, ["a"]);
+}

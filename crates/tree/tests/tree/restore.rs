@@ -1,0 +1,167 @@
+use std::os::unix::fs::PermissionsExt;
+
+use autosave_tree::{
+    ChangeCache, Content, EntryPath, Error, Manifest, ManifestEntry, RestoreOptions, restore_dir,
+};
+
+use crate::new_store;
+
+fn manifest_with(keys: &[&str], kind: &str) -> Manifest {
+    let mut entries = vec![ManifestEntry {
+        path: EntryPath::new(keys.iter().copied()),
+        kind: kind.into(),
+        meta: "{}".into(),
+        content: Content::Inline(b"x".to_vec()),
+    }];
+    if kind == "file" {
+        entries.push(ManifestEntry {
+            path: EntryPath::new(["ok"]),
+            kind: "file".into(),
+            meta: "{}".into(),
+            content: Content::Inline(b"fine".to_vec()),
+        });
+    }
+    Manifest::new(entries).unwrap()
+}
+
+#[test]
+fn a_path_that_would_escape_the_target_is_refused_before_anything_is_written() {
+    let (dir, store) = new_store();
+    let cases: [&[&str]; 7] = [
+        &[".."],
+        &["a", ".."],
+        &["."],
+        &[""],
+        &["a/../../etc"],
+        &["/etc"],
+        &["nul\0"],
+    ];
+    for keys in cases {
+        let target = dir.path().join("target");
+        let result = restore_dir(
+            &store,
+            &manifest_with(keys, "file"),
+            &target,
+            &RestoreOptions::default(),
+        );
+        assert!(
+            matches!(result, Err(Error::UnsafePath { .. })),
+            "{keys:?}: {result:?}"
+        );
+        assert!(!target.exists(), "{keys:?}: something was written");
+    }
+}
+
+#[test]
+fn a_path_below_a_symlink_entry_is_refused() {
+    let (dir, store) = new_store();
+    let m = Manifest::new(vec![
+        ManifestEntry {
+            path: EntryPath::new(["link"]),
+            kind: "symlink".into(),
+            meta: "{}".into(),
+            content: Content::Inline(b"/etc".to_vec()),
+        },
+        ManifestEntry {
+            path: EntryPath::new(["link", "passwd"]),
+            kind: "file".into(),
+            meta: "{}".into(),
+            content: Content::Inline(b"pwned".to_vec()),
+        },
+    ])
+    .unwrap();
+    let target = dir.path().join("target");
+    assert!(matches!(
+        restore_dir(&store, &m, &target, &RestoreOptions::default()),
+        Err(Error::UnsafePath { .. })
+    ));
+}
+
+#[test]
+fn a_symlink_already_in_the_target_is_not_followed() {
+    let (dir, store) = new_store();
+    let target = dir.path().join("target");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, target.join("sub")).unwrap();
+    let m = Manifest::new(vec![ManifestEntry {
+        path: EntryPath::new(["sub", "f"]),
+        kind: "file".into(),
+        meta: "{}".into(),
+        content: Content::Inline(b"x".to_vec()),
+    }])
+    .unwrap();
+    let options = RestoreOptions {
+        force: true,
+        ..RestoreOptions::default()
+    };
+    assert!(restore_dir(&store, &m, &target, &options).is_err());
+    assert!(!outside.join("f").exists());
+}
+
+#[test]
+fn a_non_empty_target_needs_force() {
+    let (dir, store) = new_store();
+    let target = dir.path().join("target");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::write(target.join("mine"), b"keep").unwrap();
+    let m = manifest_with(&["a"], "file");
+    assert!(matches!(
+        restore_dir(&store, &m, &target, &RestoreOptions::default()),
+        Err(Error::TargetNotEmpty { .. })
+    ));
+    let options = RestoreOptions {
+        force: true,
+        ..RestoreOptions::default()
+    };
+    restore_dir(&store, &m, &target, &options).unwrap();
+    assert_eq!(std::fs::read(target.join("mine")).unwrap(), b"keep");
+    assert_eq!(std::fs::read(target.join("a")).unwrap(), b"x");
+}
+
+#[test]
+fn restoring_only_a_subtree_writes_only_it() {
+    let (dir, store) = new_store();
+    let m = Manifest::new(vec![
+        ManifestEntry {
+            path: EntryPath::new(["a", "1"]),
+            kind: "file".into(),
+            meta: r#"{"mode":416}"#.into(),
+            content: Content::Inline(b"one".to_vec()),
+        },
+        ManifestEntry {
+            path: EntryPath::new(["b", "2"]),
+            kind: "file".into(),
+            meta: "{}".into(),
+            content: Content::Inline(b"two".to_vec()),
+        },
+    ])
+    .unwrap();
+    let target = dir.path().join("t");
+    let options = RestoreOptions {
+        only: Some(EntryPath::new(["a"])),
+        ..RestoreOptions::default()
+    };
+    let report = restore_dir(&store, &m, &target, &options).unwrap();
+    assert_eq!(report.files, 1);
+    assert_eq!(std::fs::read(target.join("a/1")).unwrap(), b"one");
+    assert_eq!(
+        std::fs::metadata(target.join("a/1"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o640
+    );
+    assert!(!target.join("b").exists());
+    let missing = RestoreOptions {
+        only: Some(EntryPath::new(["zzz"])),
+        ..RestoreOptions::default()
+    };
+    assert!(matches!(
+        restore_dir(&store, &m, &dir.path().join("u"), &missing),
+        Err(Error::NoSuchEntry { .. })
+    ));
+    let _ = ChangeCache::new();
+}
