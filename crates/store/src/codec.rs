@@ -148,10 +148,16 @@ pub(crate) fn decode(
         Codec::Raw => payload.to_vec(),
         Codec::Zstd => decompress(payload, len)?,
     };
-    if out.len() as u64 != len {
-        return Err(format!("decoded {} bytes, expected {len}", out.len()));
+    check_len(out, len)
+}
+
+/// `out` if it has exactly `len` bytes.
+pub(crate) fn check_len(out: Vec<u8>, len: u64) -> std::result::Result<Vec<u8>, String> {
+    if out.len() as u64 == len {
+        Ok(out)
+    } else {
+        Err(format!("decoded {} bytes, expected {len}", out.len()))
     }
-    Ok(out)
 }
 
 fn decompress(payload: &[u8], len: u64) -> std::result::Result<Vec<u8>, String> {

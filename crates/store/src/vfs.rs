@@ -4,7 +4,7 @@
 //! filesystem under the store and observe (or break) each step of the commit protocol. SQLite does
 //! its own I/O and is not routed through here.
 //!
-//! The one way a file becomes visible is [`publish`]: temp file in the target directory → write →
+//! The one way a file becomes visible is `publish`: temp file in the target directory → write →
 //! fsync → link under its final name without clobbering → unlink the temp name. The directory
 //! fsync that makes the new name durable is the caller's, batched once per directory per commit.
 
