@@ -87,6 +87,8 @@ const OWN_NAMES: &[&str] = &[
     "index.sqlite-journal",
     "objects",
     "tmp",
+    // The host library's session claim (lock target and holder description).
+    "SESSION",
 ];
 
 impl Store {

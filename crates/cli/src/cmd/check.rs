@@ -1,0 +1,158 @@
+//! `autosave check [--read-data]`: find damaged blobs, name the snapshots that need them, and
+//! say what to run next.
+
+use anyhow::Result;
+use autosave::store::{Damage, Problem, VerifyReport};
+use serde::Serialize;
+
+use super::Ctx;
+use crate::exit::Exit;
+use crate::output::{self, Out};
+
+#[derive(Serialize)]
+struct Doc {
+    read_data: bool,
+    snapshots: u64,
+    blobs_checked: u64,
+    bytes_read: u64,
+    clean: bool,
+    damaged: Vec<DamageDoc>,
+    damaged_snapshots: Vec<u64>,
+    /// Commands to run next, in order (empty when clean).
+    next: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct DamageDoc {
+    digest: String,
+    /// `not_in_index`, `missing`, `wrong_size`, `corrupt`, `unreadable` (or `other`).
+    problem: &'static str,
+    /// For `corrupt` and `unreadable`: what the store found.
+    detail: Option<String>,
+    /// For `wrong_size`: bytes the index expects and bytes found.
+    expected_size: Option<u64>,
+    found_size: Option<u64>,
+    snapshots: Vec<u64>,
+}
+
+impl From<&Damage> for DamageDoc {
+    fn from(d: &Damage) -> Self {
+        let (problem, detail, sizes) = match &d.problem {
+            Problem::NotInIndex => ("not_in_index", None, None),
+            Problem::Missing => ("missing", None, None),
+            Problem::WrongSize { expected, found } => {
+                ("wrong_size", None, Some((*expected, *found)))
+            }
+            Problem::Corrupt { reason } => ("corrupt", Some(reason.clone()), None),
+            Problem::Unreadable { reason } => ("unreadable", Some(reason.clone()), None),
+            other => ("other", Some(format!("{other:?}")), None),
+        };
+        Self {
+            digest: d.digest.to_string(),
+            problem,
+            detail,
+            expected_size: sizes.map(|s| s.0),
+            found_size: sizes.map(|s| s.1),
+            snapshots: d.snapshots.iter().map(|s| s.0).collect(),
+        }
+    }
+}
+
+pub(crate) fn run(ctx: &Ctx, read_data: bool) -> Result<Exit> {
+    let store = ctx.open()?;
+    let what = if read_data {
+        "checking and reading every blob"
+    } else {
+        "checking blobs"
+    };
+    let spinner = ctx.out.spinner(what);
+    let report = store.verify(read_data)?;
+    drop(spinner);
+    let doc = Doc {
+        read_data,
+        snapshots: report.snapshots,
+        blobs_checked: report.blobs_checked,
+        bytes_read: report.bytes_read,
+        clean: report.is_clean(),
+        damaged: report.damaged.iter().map(DamageDoc::from).collect(),
+        damaged_snapshots: report.damaged_snapshots.iter().map(|s| s.0).collect(),
+        next: next_commands(ctx, &report),
+    };
+    ctx.out.emit("check", &doc, |d| text(&ctx.out, d))?;
+    Ok(if doc.clean { Exit::Ok } else { Exit::Damaged })
+}
+
+/// What to run to get a sound store back: rebuild the index if it lost rows, then forget the
+/// damaged snapshots and collect their blobs.
+fn next_commands(ctx: &Ctx, report: &VerifyReport) -> Vec<String> {
+    if report.is_clean() {
+        return Vec::new();
+    }
+    let store = ctx.store_flag();
+    let mut next = Vec::new();
+    if report
+        .damaged
+        .iter()
+        .any(|d| d.problem == Problem::NotInIndex)
+    {
+        next.push(format!("autosave {store}repair index"));
+    }
+    let ids: Vec<String> = report
+        .damaged_snapshots
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    next.push(format!("autosave {store}forget {}", ids.join(" ")));
+    next.push(format!("autosave {store}gc"));
+    next
+}
+
+fn text(out: &Out, d: &Doc) -> String {
+    let mut text = format!(
+        "checked {}, {}",
+        output::count(d.snapshots, "snapshot", "snapshots"),
+        output::count(d.blobs_checked, "blob", "blobs"),
+    );
+    if d.read_data {
+        text.push_str(&format!(", read {}", output::size(d.bytes_read)));
+    }
+    if d.clean {
+        text.push_str(": no damage found\n");
+        return text;
+    }
+    text.push('\n');
+    for damage in &d.damaged {
+        text.push_str(&damage_line(out, damage));
+    }
+    let ids: Vec<String> = d
+        .damaged_snapshots
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    text.push_str(&format!("damaged snapshots: {}\n", ids.join(", ")));
+    for (i, command) in d.next.iter().enumerate() {
+        let lead = if i == 0 { "next:" } else { "     " };
+        text.push_str(&format!("{lead} {command}\n"));
+    }
+    text
+}
+
+fn damage_line(out: &Out, d: &DamageDoc) -> String {
+    let digest = if out.verbose > 0 {
+        d.digest.clone()
+    } else {
+        d.digest[..12.min(d.digest.len())].to_owned()
+    };
+    let problem = match (&d.detail, d.expected_size, d.found_size) {
+        (Some(detail), _, _) => format!("{} ({detail})", d.problem),
+        (None, Some(expected), Some(found)) => {
+            format!("{} ({expected} bytes expected, {found} found)", d.problem)
+        }
+        _ => d.problem.to_owned(),
+    };
+    let ids: Vec<String> = d.snapshots.iter().map(ToString::to_string).collect();
+    format!(
+        "damaged blob {digest}: {problem}; needed by snapshot {}\n",
+        ids.join(", ")
+    )
+}

@@ -1,0 +1,181 @@
+//! `autosave restore SNAP --target DIR [PATH]`: materialise a snapshot as a directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use autosave::tree::{
+    self, EntryPath, KIND_DIR, KIND_SYMLINK, Manifest, ManifestEntry, RestoreOptions, RestoreReport,
+};
+use serde::Serialize;
+
+use super::{Ctx, manifest, resolve};
+use crate::cli::SnapRef;
+use crate::exit::{Exit, Failure};
+use crate::output::{self, table};
+
+/// What `restore` takes from the command line.
+pub(crate) struct Request<'a> {
+    pub(crate) snap: SnapRef,
+    pub(crate) only: Option<&'a EntryPath>,
+    pub(crate) target: &'a Path,
+    pub(crate) force: bool,
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Serialize)]
+struct Doc {
+    snapshot: u64,
+    target: String,
+    dry_run: bool,
+    files: u64,
+    symlinks: u64,
+    dirs: u64,
+    bytes: u64,
+    /// With `--dry-run`: what would be written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entries: Option<Vec<PlannedDoc>>,
+}
+
+#[derive(Serialize)]
+struct PlannedDoc {
+    path: String,
+    kind: String,
+    size: u64,
+    /// The file that would be written.
+    file: String,
+}
+
+pub(crate) fn run(ctx: &Ctx, req: &Request<'_>) -> Result<Exit> {
+    let store = ctx.open()?;
+    let info = resolve(&store, req.snap)?;
+    let manifest = manifest(&store, &info)?;
+    let options = RestoreOptions {
+        force: req.force,
+        only: req.only.cloned(),
+    };
+    let id = info.id.0;
+    let doc = if req.dry_run {
+        plan(id, &manifest, req, &options)?
+    } else {
+        let spinner = ctx.out.spinner(&format!("restoring snapshot {}", info.id));
+        let report = tree::restore_dir(&store, &manifest, req.target, &options).map_err(explain)?;
+        drop(spinner);
+        done(id, req.target, &report)
+    };
+    let human = |d: &Doc| text(d);
+    if req.dry_run {
+        ctx.out.emit("restore", &doc, human)?;
+    } else {
+        ctx.out.report("restore", &doc, human)?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn done(snapshot: u64, target: &Path, r: &RestoreReport) -> Doc {
+    Doc {
+        snapshot,
+        target: target.display().to_string(),
+        dry_run: false,
+        files: r.files,
+        symlinks: r.symlinks,
+        dirs: r.dirs,
+        bytes: r.bytes,
+        entries: None,
+    }
+}
+
+/// Adds the way out to a refusal to restore into a non-empty target.
+fn explain(e: tree::Error) -> anyhow::Error {
+    match e {
+        tree::Error::TargetNotEmpty { path } => Failure::new(
+            Exit::Error,
+            format!(
+                "restore target {} is not empty (use --force to restore into it)",
+                path.display()
+            ),
+        )
+        .into(),
+        e => e.into(),
+    }
+}
+
+/// What a restore would write, after the checks a restore makes before writing.
+fn plan(
+    snapshot: u64,
+    manifest: &Manifest,
+    req: &Request<'_>,
+    options: &RestoreOptions,
+) -> Result<Doc> {
+    let entries: Vec<&ManifestEntry> = manifest
+        .entries()
+        .iter()
+        .filter(|e| options.only.as_ref().is_none_or(|p| e.path.starts_with(p)))
+        .collect();
+    if let (Some(only), true) = (&options.only, entries.is_empty()) {
+        return Err(tree::Error::NoSuchEntry { path: only.clone() }.into());
+    }
+    if !req.force && !is_empty_or_missing(req.target)? {
+        return Err(explain(tree::Error::TargetNotEmpty {
+            path: req.target.to_path_buf(),
+        }));
+    }
+    let count = |kind: &str| entries.iter().filter(|e| e.kind == kind).count() as u64;
+    let files = entries
+        .iter()
+        .filter(|e| e.kind != KIND_DIR && e.kind != KIND_SYMLINK);
+    Ok(Doc {
+        snapshot,
+        target: req.target.display().to_string(),
+        dry_run: true,
+        files: files.clone().count() as u64,
+        symlinks: count(KIND_SYMLINK),
+        dirs: count(KIND_DIR),
+        bytes: files.map(|e| e.content.len()).sum(),
+        entries: Some(entries.iter().map(|e| planned(req.target, e)).collect()),
+    })
+}
+
+fn planned(target: &Path, e: &ManifestEntry) -> PlannedDoc {
+    let mut file = PathBuf::from(target);
+    file.extend(e.path.keys());
+    PlannedDoc {
+        path: e.path.to_string(),
+        kind: e.kind.clone(),
+        size: e.content.len(),
+        file: file.display().to_string(),
+    }
+}
+
+fn is_empty_or_missing(dir: &Path) -> Result<bool> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot list {}", dir.display()))),
+    }
+}
+
+fn text(d: &Doc) -> String {
+    let mut out = String::new();
+    if let Some(entries) = &d.entries {
+        let rows: Vec<Vec<String>> = entries
+            .iter()
+            .map(|e| vec![e.kind.clone(), output::size(e.size), e.file.clone()])
+            .collect();
+        out.push_str(&table(&rows, &[false, true, false]));
+    }
+    let verb = if d.dry_run {
+        "would restore"
+    } else {
+        "restored"
+    };
+    out.push_str(&format!(
+        "{verb} snapshot {} into {}: {}, {}, {}, {}\n",
+        d.snapshot,
+        d.target,
+        output::count(d.files, "file", "files"),
+        output::count(d.symlinks, "symlink", "symlinks"),
+        output::count(d.dirs, "empty directory", "empty directories"),
+        output::size(d.bytes),
+    ));
+    out
+}

@@ -1,0 +1,243 @@
+//! `autosave watch DIR`: autosave a directory with the policy until Ctrl-C.
+//!
+//! The directory is polled: every `--poll-interval` its stat signature (each path's type, size
+//! and mtime) is compared with the previous one. A change is an `Edited` event and makes the
+//! directory busy; `--idle` seconds without a change make it idle again, and the policy fires a
+//! due autosave on that transition. At start, and on Ctrl-C after the autosave in flight, the
+//! directory is snapshotted if it differs from its newest snapshot.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use autosave::policy::{Action, Config, Event, Policy};
+use autosave::store::{Digest, Store};
+use autosave::tree::STORE_DIR_NAME;
+use serde::Serialize;
+
+use super::Ctx;
+use super::snapshot::{self, SnapshotDoc};
+use crate::cli::WatchArgs;
+use crate::exit::{Exit, Failure};
+use crate::signals;
+
+#[derive(Serialize)]
+struct Doc {
+    dir: String,
+    store: String,
+    /// Every snapshot this run committed, oldest first.
+    snapshots: Vec<SnapshotDoc>,
+    /// Autosaves that failed (each was retried later).
+    failures: Vec<String>,
+}
+
+/// One look at the directory: every path with its type, size and mtime.
+type Signature = Vec<(OsString, u32, u64, i64)>;
+
+struct Watcher<'a> {
+    ctx: &'a Ctx,
+    store: Store,
+    dir: PathBuf,
+    label: String,
+    idle: Duration,
+    policy: Policy,
+    /// The manifest of the newest snapshot of this directory.
+    last_manifest: Option<Digest>,
+    seen: Signature,
+    last_change: Instant,
+    busy: bool,
+    doc: Doc,
+}
+
+pub(crate) fn run(ctx: &Ctx, args: &WatchArgs) -> Result<Exit> {
+    let (idle, poll) = (
+        seconds(args.idle, "--idle")?,
+        seconds(args.poll_interval, "--poll-interval")?,
+    );
+    if poll.is_zero() {
+        return Err(Failure::new(Exit::Usage, "--poll-interval must be above 0").into());
+    }
+    let dir = snapshot::canonical_dir(&args.dir)?;
+    let store = ctx.open_for_dir(&dir)?;
+    signals::stop_gracefully()?;
+    let config = Config {
+        interval: Duration::from_secs(args.interval),
+        ..Config::default()
+    };
+    let mut w = Watcher::new(ctx, store, dir, idle, Policy::new(config, Instant::now()))?;
+    ctx.out.note(&format!(
+        "watching {} (store {}); Ctrl-C to stop",
+        w.dir.display(),
+        w.store.root()
+    ));
+    w.autosave()?;
+    w.policy.handle(Event::Idle, Instant::now());
+    loop {
+        sleep_until(Instant::now() + poll);
+        if signals::stop_requested() {
+            break;
+        }
+        w.tick(Instant::now());
+    }
+    ctx.out
+        .note("stopping: taking a final snapshot if anything changed");
+    w.autosave()?;
+    ctx.out.report("watch", &w.doc, |_| String::new())?;
+    Ok(Exit::Ok)
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        Failure::new(
+            Exit::Usage,
+            format!("{flag} must be a number of seconds, at least 0"),
+        )
+        .into()
+    })
+}
+
+/// Sleeps until `until`, waking early if a stop is requested.
+fn sleep_until(until: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= until || signals::stop_requested() {
+            return;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(50)));
+    }
+}
+
+impl<'a> Watcher<'a> {
+    fn new(
+        ctx: &'a Ctx,
+        store: Store,
+        dir: PathBuf,
+        idle: Duration,
+        policy: Policy,
+    ) -> Result<Self> {
+        let label = snapshot::default_label(&dir);
+        let last_manifest = store
+            .snapshots()?
+            .into_iter()
+            .rev()
+            .find(|s| s.label == label)
+            .map(|s| s.manifest);
+        let seen = signature(&dir, store.root().as_std_path());
+        let doc = Doc {
+            dir: dir.display().to_string(),
+            store: store.root().to_string(),
+            snapshots: Vec::new(),
+            failures: Vec::new(),
+        };
+        Ok(Self {
+            ctx,
+            store,
+            dir,
+            label,
+            idle,
+            policy,
+            last_manifest,
+            seen,
+            last_change: Instant::now(),
+            busy: false,
+            doc,
+        })
+    }
+
+    /// Looks at the directory, tells the policy what changed, and does what it asks.
+    fn tick(&mut self, now: Instant) {
+        let seen = signature(&self.dir, self.store.root().as_std_path());
+        if seen != self.seen {
+            self.seen = seen;
+            self.last_change = now;
+            self.policy.handle(Event::Edited, now);
+            if !self.busy {
+                self.busy = true;
+                self.policy.handle(Event::Busy, now);
+            }
+        } else if self.busy && now.duration_since(self.last_change) >= self.idle {
+            self.busy = false;
+            self.policy.handle(Event::Idle, now);
+        }
+        while let Some(action) = self.policy.poll(now) {
+            if action == Action::Autosave {
+                let ok = self.autosave().is_ok();
+                self.policy
+                    .handle(Event::AutosaveFinished { ok }, Instant::now());
+            }
+        }
+    }
+
+    /// Snapshots the directory unless it equals its newest snapshot; reports a failure on
+    /// stderr and in the document.
+    fn autosave(&mut self) -> Result<()> {
+        let written = snapshot::take(
+            &self.store,
+            &self.dir,
+            Some(&self.label),
+            self.last_manifest,
+        );
+        let written = match written {
+            Ok(w) => w,
+            Err(e) => {
+                self.ctx.out.warn(&format!("autosave failed: {e:#}"));
+                self.doc.failures.push(format!("{e:#}"));
+                return Err(e);
+            }
+        };
+        self.last_manifest = Some(written.manifest);
+        let doc = SnapshotDoc::from(&written);
+        doc.warn_errors(&self.ctx.out);
+        if doc.snapshot.is_some() {
+            if !self.ctx.out.json && !self.ctx.out.quiet {
+                crate::output::stdout(&format!("{}\n", doc.line()))?;
+            }
+            self.doc.snapshots.push(doc);
+        }
+        Ok(())
+    }
+}
+
+/// The directory's stat signature, skipping store directories; entries that vanish while being
+/// looked at are left out (the next look sees the change).
+fn signature(dir: &Path, store: &Path) -> Signature {
+    let store = std::fs::canonicalize(store).ok();
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&at) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_name() == STORE_DIR_NAME || store.as_deref() == Some(path.as_path()) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(path.clone());
+            }
+            out.push((
+                path.into_os_string(),
+                file_type(&meta),
+                meta.len(),
+                mtime_ns(&meta),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn file_type(meta: &std::fs::Metadata) -> u32 {
+    let t = meta.file_type();
+    u32::from(t.is_dir()) | u32::from(t.is_symlink()) << 1 | u32::from(t.is_file()) << 2
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,154 @@
+//! `check`, and following its advice.
+
+use serde_json::json;
+
+use crate::Project;
+
+/// The digest of the 100 kB signal file's blob in snapshot 1.
+fn signal_digest(p: &Project) -> String {
+    let doc = p.json("ls", &["1", "data/signal.bin"]);
+    doc["entries"][0]["digests"][0].as_str().unwrap().to_owned()
+}
+
+/// Flips the last byte of a blob file, keeping its length.
+fn corrupt(p: &Project, digest: &str) {
+    let path = p.blob_file(digest);
+    let mut bytes = std::fs::read(&path).unwrap();
+    *bytes.last_mut().unwrap() ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn check_of_a_sound_store_finds_nothing() {
+    let p = Project::with_snapshot();
+    let out = p.run(&["check"]).ok().text();
+    assert_eq!(out, "checked 1 snapshot, 3 blobs: no damage found\n");
+    let doc = p.json("check", &["--read-data"]);
+    assert_eq!(doc["read_data"], true);
+    assert_eq!(doc["snapshots"], 1);
+    assert_eq!(doc["blobs_checked"], 3);
+    assert!(doc["bytes_read"].as_u64().unwrap() > 100_000);
+    assert_eq!(doc["clean"], true);
+    assert_eq!(doc["damaged"], json!([]));
+    assert_eq!(doc["damaged_snapshots"], json!([]));
+    assert_eq!(doc["next"], json!([]));
+}
+
+#[test]
+fn check_read_data_finds_a_flipped_byte_and_names_the_damaged_snapshots() {
+    let p = Project::with_snapshot();
+    p.write("notes.txt", b"changed notes\n");
+    p.snapshot();
+    p.write("data/signal.bin", b"replaced");
+    p.snapshot();
+    let digest = signal_digest(&p);
+    corrupt(&p, &digest);
+
+    // The length is right, so only reading the data finds it.
+    p.run(&["check"]).ok();
+    let run = p.run(&["check", "--read-data", "--json"]).expect(12);
+    assert_eq!(run.stderr, "");
+    let doc = run.json();
+    assert_eq!(doc["clean"], false);
+    assert_eq!(doc["snapshots"], 3);
+    let damaged = doc["damaged"].as_array().unwrap();
+    assert_eq!(damaged.len(), 1);
+    assert_eq!(damaged[0]["digest"], digest.as_str());
+    assert_eq!(damaged[0]["problem"], "corrupt");
+    assert!(
+        damaged[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not match")
+    );
+    assert_eq!(damaged[0]["expected_size"], serde_json::Value::Null);
+    assert_eq!(damaged[0]["snapshots"], json!([1, 2]));
+    assert_eq!(doc["damaged_snapshots"], json!([1, 2]));
+    assert_eq!(doc["next"], json!(["autosave forget 1 2", "autosave gc"]));
+
+    let out = p.run(&["check", "--read-data"]).expect(12).text();
+    assert!(out.starts_with("checked 3 snapshots, "), "{out}");
+    assert!(
+        out.contains(&format!("damaged blob {}: corrupt (", &digest[..12])),
+        "{out}"
+    );
+    assert!(out.contains("; needed by snapshot 1, 2\n"), "{out}");
+    assert!(
+        out.ends_with("damaged snapshots: 1, 2\nnext: autosave forget 1 2\n      autosave gc\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_finds_a_missing_blob_file_without_reading_data() {
+    let p = Project::with_snapshot();
+    std::fs::remove_file(p.blob_file(&signal_digest(&p))).unwrap();
+    let doc = p.run(&["check", "--json"]).expect(12).json();
+    assert_eq!(doc["damaged"][0]["problem"], "missing");
+    assert_eq!(doc["damaged_snapshots"], json!([1]));
+}
+
+#[test]
+fn check_reports_a_truncated_blob_file_as_the_wrong_size() {
+    let p = Project::with_snapshot();
+    let path = p.blob_file(&signal_digest(&p));
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..1000]).unwrap();
+    let doc = p.run(&["check", "--json"]).expect(12).json();
+    let damage = &doc["damaged"][0];
+    assert_eq!(damage["problem"], "wrong_size");
+    assert_eq!(damage["expected_size"], bytes.len());
+    assert_eq!(damage["found_size"], 1000);
+}
+
+#[test]
+fn reading_a_damaged_entry_fails_with_exit_12_and_never_returns_wrong_bytes() {
+    let p = Project::with_snapshot();
+    corrupt(&p, &signal_digest(&p));
+    let run = p.run(&["cat", "1", "data/signal.bin"]).expect(12);
+    assert!(run.stdout.len() < 100_000);
+    assert!(
+        run.stderr
+            .starts_with("error: reading data/signal.bin of snapshot 1: "),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .ends_with("(the store is damaged: run `autosave check --read-data`)\n"),
+        "{run:?}"
+    );
+    let target = p.temp().join("out");
+    p.run(&["restore", "1", "--target", target.to_str().unwrap()])
+        .expect(12);
+}
+
+#[test]
+fn following_checks_advice_leaves_a_sound_store() {
+    let p = Project::with_snapshot();
+    p.write("data/signal.bin", b"replaced");
+    p.snapshot();
+    corrupt(&p, &signal_digest(&p));
+    let doc = p.run(&["check", "--read-data", "--json"]).expect(12).json();
+    for command in doc["next"].as_array().unwrap() {
+        let words: Vec<&str> = command.as_str().unwrap().split(' ').skip(1).collect();
+        p.run(&words).ok();
+    }
+    p.run(&["check", "--read-data"]).ok();
+    assert_eq!(p.snapshot_ids(), vec![2]);
+}
+
+#[test]
+fn checks_advice_repeats_the_store_given() {
+    let p = Project::with_snapshot();
+    std::fs::remove_file(p.blob_file(&signal_digest(&p))).unwrap();
+    let run = p
+        .run(&["check", "--store", ".autosave", "--json"])
+        .expect(12);
+    assert_eq!(
+        run.json()["next"],
+        json!([
+            "autosave --store .autosave forget 1",
+            "autosave --store .autosave gc"
+        ])
+    );
+}

@@ -1,0 +1,174 @@
+//! `restore`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::{Project, noise};
+
+/// What a restore must reproduce of one path.
+#[derive(Debug, PartialEq, Eq)]
+enum Node {
+    File { mode: u32, bytes: Vec<u8> },
+    Dir { mode: u32 },
+    Link(PathBuf),
+}
+
+/// Every path below `root` (skipping `.autosave`), with type, mode, bytes and link target.
+fn tree(root: &Path) -> BTreeMap<PathBuf, Node> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap() == ".autosave" {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let mode = meta.permissions().mode() & 0o7777;
+            let node = if meta.file_type().is_symlink() {
+                Node::Link(std::fs::read_link(&path).unwrap())
+            } else if meta.is_dir() {
+                stack.push(path.clone());
+                Node::Dir { mode }
+            } else {
+                Node::File {
+                    mode,
+                    bytes: std::fs::read(&path).unwrap(),
+                }
+            };
+            out.insert(path.strip_prefix(root).unwrap().to_path_buf(), node);
+        }
+    }
+    out
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn restore_round_trips_a_directory_byte_for_byte_with_modes_and_symlinks() {
+    let p = Project::new();
+    p.write("bin/run.sh", b"#!/bin/sh\necho hi\n");
+    set_mode(&p.path("bin/run.sh"), 0o755);
+    p.write("private/key", b"secret");
+    set_mode(&p.path("private/key"), 0o600);
+    // Over the 4 MiB threshold, so stored as content-defined chunks.
+    p.write("big/array.f64", &noise(5 << 20, 7));
+    p.write("deep/a/b/c/leaf.txt", b"leaf");
+    std::fs::create_dir_all(p.path("empty/dir")).unwrap();
+    std::os::unix::fs::symlink("../notes.txt", p.path("data/notes-link")).unwrap();
+    std::os::unix::fs::symlink("nowhere/at/all", p.path("dangling")).unwrap();
+    p.snapshot();
+
+    let target = p.temp().join("restored");
+    let doc = p.json("restore", &["latest", "--target", target.to_str().unwrap()]);
+    assert_eq!(tree(&target), tree(&p.root()));
+    assert_eq!(doc["snapshot"], 1);
+    assert_eq!(doc["target"], target.to_str().unwrap());
+    assert_eq!(doc["dry_run"], false);
+    assert_eq!(doc["files"], 7);
+    assert_eq!(doc["symlinks"], 2);
+    assert_eq!(doc["dirs"], 1);
+    assert_eq!(doc["bytes"], 100_000 + 12 + 8 + 18 + 6 + (5 << 20) + 4);
+    assert!(doc.get("entries").is_none());
+}
+
+#[test]
+fn restore_tells_people_what_it_wrote() {
+    let p = Project::with_snapshot();
+    let out = p.run(&["restore", "1", "--target", "../out"]).ok().text();
+    assert_eq!(
+        out,
+        "restored snapshot 1 into ../out: 3 files, 0 symlinks, 0 empty directories, 97.7 KiB\n"
+    );
+    assert_eq!(
+        std::fs::read(p.temp().join("out/notes.txt")).unwrap(),
+        b"first notes\n"
+    );
+}
+
+#[test]
+fn restore_dry_run_lists_what_it_would_write_and_writes_nothing() {
+    let p = Project::with_snapshot();
+    let target = p.temp().join("out");
+    let doc = p.json(
+        "restore",
+        &["1", "--target", target.to_str().unwrap(), "--dry-run"],
+    );
+    assert!(!target.exists());
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["files"], 3);
+    assert_eq!(doc["bytes"], 100_020);
+    let entries = doc["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["path"], "data/signal.bin");
+    assert_eq!(entries[0]["kind"], "file");
+    assert_eq!(entries[0]["size"], 100_000);
+    assert_eq!(
+        entries[0]["file"],
+        target.join("data/signal.bin").to_str().unwrap()
+    );
+    let out = p
+        .run(&["restore", "1", "--target", "../out", "--dry-run"])
+        .ok()
+        .text();
+    assert!(out.ends_with("would restore snapshot 1 into ../out: 3 files, 0 symlinks, 0 empty directories, 97.7 KiB\n"), "{out}");
+    assert!(!target.exists());
+}
+
+#[test]
+fn restore_of_one_path_writes_only_what_lies_below_it() {
+    let p = Project::with_snapshot();
+    let target = p.temp().join("out");
+    p.run(&[
+        "restore",
+        "1",
+        "data",
+        "--target",
+        target.to_str().unwrap(),
+        "-q",
+    ])
+    .ok();
+    assert!(target.join("data/table.csv").is_file());
+    assert!(!target.join("notes.txt").exists());
+}
+
+#[test]
+fn restore_of_a_path_not_in_the_snapshot_is_an_error() {
+    let p = Project::with_snapshot();
+    for extra in [&[][..], &["--dry-run"]] {
+        let mut args = vec!["restore", "1", "missing", "--target", "../out"];
+        args.extend_from_slice(extra);
+        let run = p.run(&args).expect(1);
+        assert_eq!(run.stderr, "error: no entry missing in the snapshot\n");
+    }
+}
+
+#[test]
+fn restore_into_a_non_empty_target_needs_force() {
+    let p = Project::with_snapshot();
+    let target = p.temp().join("out");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("notes.txt"), b"old").unwrap();
+    std::fs::write(target.join("unrelated"), b"kept").unwrap();
+    for extra in [&[][..], &["--dry-run"]] {
+        let mut args = vec!["restore", "1", "--target", "../out"];
+        args.extend_from_slice(extra);
+        let run = p.run(&args).expect(1);
+        assert_eq!(
+            run.stderr,
+            "error: restore target ../out is not empty (use --force to restore into it)\n"
+        );
+    }
+    assert_eq!(std::fs::read(target.join("notes.txt")).unwrap(), b"old");
+    p.run(&["restore", "1", "--target", "../out", "--force", "-q"])
+        .ok();
+    assert_eq!(
+        std::fs::read(target.join("notes.txt")).unwrap(),
+        b"first notes\n"
+    );
+    assert_eq!(std::fs::read(target.join("unrelated")).unwrap(), b"kept");
+}

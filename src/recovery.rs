@@ -1,0 +1,163 @@
+//! Recovery: is there an autosave worth offering, and restoring or discarding it.
+
+use autosave_store::{SnapshotId, SnapshotInfo, SnapshotKind};
+use autosave_tree::{Change, EntryPath, Manifest, Meta, diff, read_content, snapshot_manifest};
+
+use crate::error::Result;
+use crate::session::{SaveReport, Session};
+
+/// An autosave newer than the last explicit save, and different from it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// The newest autosave.
+    pub snapshot: SnapshotInfo,
+    /// The newest explicit save, if there is one.
+    pub baseline: Option<SnapshotInfo>,
+    /// Entries in the autosave.
+    pub entries: usize,
+    /// Entries added, removed or modified since the baseline.
+    pub changed_entries: usize,
+    /// Content bytes of the added and modified entries.
+    pub changed_bytes: u64,
+    /// Older autosaves, also newer than the baseline, newest first.
+    pub older: Vec<SnapshotInfo>,
+    /// Set when the autosave's manifest cannot be read: the reason. Restoring it will fail;
+    /// an older generation may still be intact.
+    pub problem: Option<String>,
+}
+
+/// One entry of a restored tree.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RestoredEntry {
+    /// Where it sits.
+    pub path: EntryPath,
+    /// The host's kind string.
+    pub kind: String,
+    /// Host metadata.
+    pub meta: Meta,
+    /// The content, verified.
+    pub content: Vec<u8>,
+}
+
+/// A restored tree: every entry with its content, read and verified.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Restored {
+    /// The snapshot it came from.
+    pub snapshot: SnapshotId,
+    /// Its manifest (for [`Session::seed`]).
+    pub manifest: Manifest,
+    /// The entries, in path order.
+    pub entries: Vec<RestoredEntry>,
+}
+
+impl Session {
+    /// Whether there is something to recover: an autosave newer than the newest explicit save
+    /// whose tree differs from it. `None` after a clean exit, and after a crash when nothing had
+    /// changed since the last save.
+    pub fn recovery(&self) -> Result<Option<Recovery>> {
+        let snapshots = self.store().snapshots()?;
+        let baseline = snapshots
+            .iter()
+            .rev()
+            .find(|s| s.kind == SnapshotKind::Explicit)
+            .cloned();
+        let floor = baseline.as_ref().map_or(SnapshotId(0), |b| b.id);
+        let mut newer: Vec<SnapshotInfo> = snapshots
+            .into_iter()
+            .rev()
+            .filter(|s| s.kind == SnapshotKind::Autosave && s.id > floor)
+            .collect();
+        if newer.is_empty() {
+            return Ok(None);
+        }
+        let snapshot = newer.remove(0);
+        if baseline
+            .as_ref()
+            .is_some_and(|b| b.manifest == snapshot.manifest)
+        {
+            return Ok(None);
+        }
+        Ok(Some(self.describe(snapshot, baseline, newer)))
+    }
+
+    fn describe(
+        &self,
+        snapshot: SnapshotInfo,
+        baseline: Option<SnapshotInfo>,
+        older: Vec<SnapshotInfo>,
+    ) -> Recovery {
+        let mut recovery = Recovery {
+            snapshot,
+            baseline,
+            entries: 0,
+            changed_entries: 0,
+            changed_bytes: 0,
+            older,
+            problem: None,
+        };
+        match self.changes(&recovery) {
+            Ok((entries, changes)) => {
+                recovery.entries = entries;
+                recovery.changed_entries = changes.len();
+                recovery.changed_bytes = changes.iter().map(changed_bytes).sum();
+            }
+            Err(e) => recovery.problem = Some(e.to_string()),
+        }
+        recovery
+    }
+
+    fn changes(&self, r: &Recovery) -> Result<(usize, Vec<Change>)> {
+        let current = snapshot_manifest(self.store(), r.snapshot.id)?;
+        let base = match &r.baseline {
+            Some(b) => snapshot_manifest(self.store(), b.id)?,
+            None => Manifest::default(),
+        };
+        Ok((current.entries().len(), diff(&base, &current)))
+    }
+
+    /// Reads snapshot `id` back, every entry with its verified content. Fails loudly (with the
+    /// store's reason) if anything cannot be read: it never falls back to another snapshot.
+    ///
+    /// The snapshot is kept: it stays recoverable until the restored state has itself been
+    /// autosaved or saved.
+    pub fn restore(&self, id: SnapshotId) -> Result<Restored> {
+        let manifest = snapshot_manifest(self.store(), id)?;
+        let mut entries = Vec::with_capacity(manifest.entries().len());
+        for e in manifest.entries() {
+            entries.push(RestoredEntry {
+                path: e.path.clone(),
+                kind: e.kind.clone(),
+                meta: Meta::from_json(&e.meta).map_err(|m| autosave_tree::Error::BadMeta {
+                    reason: m.to_string(),
+                })?,
+                content: read_content(self.store(), &e.content)?,
+            });
+        }
+        Ok(Restored {
+            snapshot: id,
+            manifest,
+            entries,
+        })
+    }
+
+    /// Throws away what `recovery` offered: the autosaves newer than its baseline.
+    pub fn discard(&mut self, recovery: &Recovery) -> Result<SaveReport> {
+        self.writable()?;
+        let mut ids: Vec<SnapshotId> = recovery.older.iter().map(|s| s.id).collect();
+        ids.push(recovery.snapshot.id);
+        let mut report = SaveReport::new(None, autosave_tree::Report::default());
+        self.remove(&ids, &mut report)?;
+        Ok(report)
+    }
+}
+
+fn changed_bytes(c: &Change) -> u64 {
+    match c {
+        Change::Added { len, .. } => *len,
+        Change::Modified { new_len, .. } => *new_len,
+        Change::Removed { .. } => 0,
+    }
+}

@@ -1,0 +1,218 @@
+//! [`Session`]: one host's claim on a store, with autosave, explicit save and retention.
+
+use std::time::{Duration, Instant};
+
+use autosave_store::{GcReport, SnapshotId, SnapshotInfo, SnapshotKind, Store};
+use autosave_tree::{
+    ChangeCache, EntryPath, Manifest, Node, Report, SnapshotSpec, Token, write_snapshot,
+};
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::claim::Claim;
+use crate::error::{Error, Result};
+
+/// How to open a session.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where the store lives. Default `None`: `<project_dir>/.autosave`. A host whose working
+    /// directory may be deleted after a crash should put it elsewhere.
+    pub store_dir: Option<Utf8PathBuf>,
+    /// Open without claiming the store: reads work while another session is live, writes fail
+    /// with [`Error::ReadOnly`]. Default `false`.
+    pub read_only: bool,
+    /// How many autosaves to keep besides the newest explicit save. Default 10.
+    pub keep_autosaves: usize,
+    /// Options for opening (and, if there is none yet, creating) the store. Default: the
+    /// store's defaults, with `create: true` unless `read_only`.
+    pub store: autosave_store::Options,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            store_dir: None,
+            read_only: false,
+            keep_autosaves: 10,
+            store: autosave_store::Options::default(),
+        }
+    }
+}
+
+/// What one autosave or explicit save did.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SaveReport {
+    /// The new snapshot; `None` when the tree equals the newest snapshot (nothing written).
+    pub snapshot: Option<SnapshotId>,
+    /// The tree's report: entries seen, skipped by token or stat, hashed, new blobs, bytes
+    /// hashed and written, time, per-entry errors.
+    pub tree: Report,
+    /// Snapshots removed by retention (or, after an explicit save, the superseded autosaves).
+    pub removed: Vec<SnapshotId>,
+    /// The garbage collection that followed a removal, if one ran.
+    pub gc: Option<GcReport>,
+    /// Why garbage collection was skipped after a removal (another process held the store,
+    /// or it refused), if it was.
+    pub gc_skipped: Option<String>,
+    /// Wall time of the whole operation.
+    pub duration: Duration,
+}
+
+/// A host's session on a project's autosave store.
+///
+/// Holds the store's claim (see [`Claim`]) for its whole life, unless opened read-only. Keeps a
+/// change cache so that each autosave reads only what changed.
+#[derive(Debug)]
+pub struct Session {
+    store: Store,
+    claim: Option<Claim>,
+    cache: ChangeCache,
+    keep_autosaves: usize,
+}
+
+impl Session {
+    /// Opens (creating if needed) the store of `project_dir` and claims it.
+    ///
+    /// A second live session on the same store gets [`Error::Locked`] naming the holder.
+    pub fn open(project_dir: impl AsRef<Utf8Path>, options: Options) -> Result<Self> {
+        let dir = options
+            .store_dir
+            .clone()
+            .unwrap_or_else(|| project_dir.as_ref().join(autosave_tree::STORE_DIR_NAME));
+        let store_options = autosave_store::Options {
+            create: !options.read_only,
+            ..options.store.clone()
+        };
+        // ORDER: the claim comes before anything else touches a store that may be in use.
+        let claim = if options.read_only {
+            None
+        } else {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
+                op: "mkdir",
+                path: dir.clone(),
+                source: e,
+            })?;
+            Some(Claim::take(&dir)?)
+        };
+        let store = Store::open_with(&dir, store_options)?;
+        Ok(Self {
+            store,
+            claim,
+            cache: ChangeCache::new(),
+            keep_autosaves: options.keep_autosaves,
+        })
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Whether this session only reads.
+    pub fn is_read_only(&self) -> bool {
+        self.claim.is_none()
+    }
+
+    /// Snapshots `nodes` as an autosave, unless the tree equals the newest snapshot, then applies
+    /// retention.
+    pub fn autosave(&mut self, nodes: &[Node<'_>]) -> Result<SaveReport> {
+        let start = Instant::now();
+        self.writable()?;
+        let latest = self.store.latest()?;
+        let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
+        spec.parent = latest.as_ref().map(|s| s.id);
+        spec.unless_manifest = latest.as_ref().map(|s| s.manifest);
+        let written = write_snapshot(&self.store, &mut self.cache, nodes, &spec)?;
+        let mut report = SaveReport::new(written.snapshot, written.report);
+        if written.snapshot.is_some() {
+            let doomed = self.beyond_retention()?;
+            self.remove(&doomed, &mut report)?;
+        }
+        report.duration = start.elapsed();
+        Ok(report)
+    }
+
+    /// Records `nodes` as an explicit save (a baseline). Once it is durable, the autosaves and
+    /// older baselines it supersedes are removed and their blobs collected.
+    pub fn save_explicit(&mut self, nodes: &[Node<'_>]) -> Result<SaveReport> {
+        let start = Instant::now();
+        self.writable()?;
+        let mut spec = SnapshotSpec::new(SnapshotKind::Explicit);
+        spec.parent = self.store.latest()?.map(|s| s.id);
+        let written = write_snapshot(&self.store, &mut self.cache, nodes, &spec)?;
+        let id = written.snapshot.expect("an explicit save always commits");
+        let mut report = SaveReport::new(Some(id), written.report);
+        // ORDER: only after the baseline's commit returned are the superseded snapshots removed.
+        let superseded: Vec<SnapshotId> = self
+            .store
+            .snapshots()?
+            .iter()
+            .map(|s| s.id)
+            .filter(|&other| other < id)
+            .collect();
+        self.remove(&superseded, &mut report)?;
+        report.duration = start.elapsed();
+        Ok(report)
+    }
+
+    /// Remembers that the host's nodes currently hold `manifest`'s content under the tokens
+    /// `token_of` gives, so the next autosave reads none of them (call after loading a project
+    /// from a snapshot, or after a restore).
+    pub fn seed(&mut self, manifest: &Manifest, token_of: impl Fn(&EntryPath) -> Option<Token>) {
+        self.cache.bind(self.store.format().store_id);
+        self.cache.seed(manifest, token_of);
+    }
+
+    /// Autosaves beyond the newest `keep_autosaves`, oldest first.
+    fn beyond_retention(&self) -> Result<Vec<SnapshotId>> {
+        let autosaves: Vec<SnapshotInfo> = self
+            .store
+            .snapshots()?
+            .into_iter()
+            .filter(|s| s.kind == SnapshotKind::Autosave)
+            .collect();
+        let excess = autosaves.len().saturating_sub(self.keep_autosaves);
+        Ok(autosaves[..excess].iter().map(|s| s.id).collect())
+    }
+
+    /// Deletes snapshots and collects their blobs; a GC that cannot run now is reported, not
+    /// an error (the blobs go at the next one).
+    pub(crate) fn remove(&self, ids: &[SnapshotId], report: &mut SaveReport) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.store.delete_snapshots(ids)?;
+        report.removed.extend_from_slice(ids);
+        match self.store.gc() {
+            Ok(gc) => report.gc = Some(gc),
+            Err(
+                e @ (autosave_store::Error::Busy { .. } | autosave_store::Error::GcRefused { .. }),
+            ) => {
+                report.gc_skipped = Some(e.to_string());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn writable(&self) -> Result<()> {
+        if self.claim.is_some() {
+            Ok(())
+        } else {
+            Err(Error::ReadOnly)
+        }
+    }
+}
+
+impl SaveReport {
+    pub(crate) fn new(snapshot: Option<SnapshotId>, tree: Report) -> Self {
+        Self {
+            snapshot,
+            tree,
+            removed: Vec::new(),
+            gc: None,
+            gc_skipped: None,
+            duration: Duration::ZERO,
+        }
+    }
+}

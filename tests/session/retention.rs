@@ -1,0 +1,98 @@
+use autosave::store::SnapshotKind;
+use autosave::{Options, Session};
+
+use crate::{HostTree, project};
+
+#[test]
+fn retention_keeps_the_last_n_autosaves_and_the_newest_baseline() {
+    let (_tmp, dir) = project();
+    let options = Options {
+        keep_autosaves: 3,
+        ..Options::default()
+    };
+    let mut s = Session::open(&dir, options).unwrap();
+    let mut tree = HostTree::sample(20);
+    s.save_explicit(&tree.nodes()).unwrap();
+    let mut autosaves = Vec::new();
+    for i in 0..6u8 {
+        tree.set(&["notes"], "note", vec![i; 40_000]);
+        autosaves.push(s.autosave(&tree.nodes()).unwrap().snapshot.unwrap());
+    }
+    let kinds: Vec<(u64, SnapshotKind)> = s
+        .store()
+        .snapshots()
+        .unwrap()
+        .iter()
+        .map(|x| (x.id.0, x.kind))
+        .collect();
+    assert_eq!(kinds.len(), 4);
+    assert_eq!(kinds[0].1, SnapshotKind::Explicit);
+    let kept: Vec<u64> = kinds[1..].iter().map(|k| k.0).collect();
+    assert_eq!(kept, autosaves[3..].iter().map(|a| a.0).collect::<Vec<_>>());
+    // The notes of the dropped autosaves were collected.
+    assert_eq!(s.store().stats().unwrap().snapshots, 4);
+    assert!(s.store().verify(true).unwrap().is_clean());
+}
+
+#[test]
+fn an_explicit_save_clears_the_autosaves_it_supersedes() {
+    let (_tmp, dir) = project();
+    let mut s = Session::open(&dir, Options::default()).unwrap();
+    let mut tree = HostTree::sample(21);
+    s.save_explicit(&tree.nodes()).unwrap();
+    tree.set(&["notes"], "note", vec![7; 40_000]);
+    let a = s.autosave(&tree.nodes()).unwrap().snapshot.unwrap();
+    tree.set(&["notes"], "note", vec![8; 40_000]);
+    let report = s.save_explicit(&tree.nodes()).unwrap();
+    assert!(report.removed.contains(&a));
+    assert!(report.gc.is_some());
+    let left: Vec<SnapshotKind> = s
+        .store()
+        .snapshots()
+        .unwrap()
+        .iter()
+        .map(|x| x.kind)
+        .collect();
+    assert_eq!(left, [SnapshotKind::Explicit]);
+}
+
+#[test]
+fn a_read_only_session_reads_but_does_not_write() {
+    let (_tmp, dir) = project();
+    let tree = HostTree::sample(22);
+    let mut live = Session::open(&dir, Options::default()).unwrap();
+    live.save_explicit(&tree.nodes()).unwrap();
+    let mut reader = Session::open(
+        &dir,
+        Options {
+            read_only: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert!(reader.is_read_only());
+    assert!(matches!(
+        reader.autosave(&tree.nodes()),
+        Err(autosave::Error::ReadOnly)
+    ));
+    let id = reader.store().latest().unwrap().unwrap().id;
+    assert_eq!(
+        crate::restored_contents(&reader.restore(id).unwrap()),
+        tree.contents()
+    );
+}
+
+#[test]
+fn a_token_unchanged_autosave_reads_nothing_and_reports_it() {
+    let (_tmp, dir) = project();
+    let mut s = Session::open(&dir, Options::default()).unwrap();
+    let mut tree = HostTree::sample(23);
+    s.autosave(&tree.nodes()).unwrap();
+    tree.set(&["notes"], "note", b"one small edit".to_vec());
+    let report = s.autosave(&tree.nodes()).unwrap();
+    assert_eq!(report.tree.entries, 7);
+    assert_eq!(report.tree.skipped_token, 6);
+    assert_eq!(report.tree.hashed, 1);
+    assert_eq!(report.tree.bytes_hashed, 14);
+    assert!(report.snapshot.is_some());
+}
