@@ -40,6 +40,15 @@ pub(crate) struct Global {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Run a scripted session on a generated project and show what each step cost
+    Demo {
+        /// Size of the generated project in MiB
+        #[arg(long, default_value_t = 64)]
+        mib: usize,
+        /// Where to put the project [default: a new temporary directory, kept afterwards]
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Create a new, empty store
     Init {
         /// Key blobs by BLAKE3-256 instead of XXH3-128 (for content an attacker could craft)

@@ -54,6 +54,7 @@ fn main() -> ExitCode {
 
 fn dispatch(ctx: &Ctx, command: &Command) -> anyhow::Result<Exit> {
     match command {
+        Command::Demo { mib, dir } => cmd::demo::run(ctx, *mib, dir.as_deref()),
         Command::Init { strong } => cmd::init::run(ctx, *strong),
         Command::Snapshot { dir, label } => cmd::snapshot::run(ctx, dir, label.as_deref()),
         Command::Watch(args) => cmd::watch::run(ctx, args),
@@ -89,6 +90,7 @@ fn dispatch(ctx: &Ctx, command: &Command) -> anyhow::Result<Exit> {
 /// The command's name as JSON documents give it.
 fn name(command: &Command) -> &'static str {
     match command {
+        Command::Demo { .. } => "demo",
         Command::Init { .. } => "init",
         Command::Snapshot { .. } => "snapshot",
         Command::Watch(_) => "watch",

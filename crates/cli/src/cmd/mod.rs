@@ -2,6 +2,7 @@
 //! resolving the snapshots named on the command line.
 
 pub(crate) mod check;
+pub(crate) mod demo;
 pub(crate) mod diff;
 pub(crate) mod forget;
 pub(crate) mod gc;

@@ -11,6 +11,7 @@
 )]
 
 mod check;
+mod demo;
 mod diff;
 mod exit_codes;
 mod forget_gc;
