@@ -1,0 +1,546 @@
+//! The tree and session benchmark program: snapshots of the generated project dataset
+//! (`shared/bench/gen_dataset.py`, mutated by `mutate_dataset.py`), each beside the machine's
+//! limits measured in the same run.
+//!
+//! Run: `cargo bench --bench snapshot -- --scale 1.0` (about 1 GiB; `--scale 0.25` for a
+//! quicker run). The dataset is generated once under `target/bench-data/`. Prints a markdown
+//! table of figures and targets (recorded in docs/performance.md).
+
+#![expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a benchmark program reports to its user"
+)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark that cannot run has nothing to report"
+)]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "the benchmark writes its own data files"
+)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use autosave::store::{SnapshotKind, Store};
+use autosave::tree::{
+    ChangeCache, EntryPath, Node, SnapshotSpec, Token, dir_nodes, snapshot_dir, write_snapshot,
+};
+use autosave::{Options, Session};
+use camino::{Utf8Path, Utf8PathBuf};
+use rayon::prelude::*;
+
+const MIB: f64 = (1 << 20) as f64;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child-snapshot") {
+        return child_snapshot(Path::new(&args[i + 1]), Utf8Path::new(&args[i + 2]));
+    }
+    let scale: f64 = args
+        .iter()
+        .position(|a| a == "--scale")
+        .map_or(1.0, |i| args[i + 1].parse().unwrap());
+    let data = data_dir();
+    let base = dataset(&data, scale);
+    let work = data.join(format!("work-{scale}"));
+    fresh_copy(&base, &work);
+    let bytes = dir_bytes(&work);
+    eprintln!(
+        "dataset: {:.0} MiB in {}",
+        bytes as f64 / MIB,
+        work.display()
+    );
+
+    let limits = Limits::measure(&work, &data);
+    let mut rows = Vec::new();
+    let store_dir = utf8(&data.join(format!("store-{scale}")));
+    let _ = std::fs::remove_dir_all(&store_dir);
+    let store = Store::open_or_create(&store_dir).unwrap();
+
+    // 1. First snapshot.
+    let t = Instant::now();
+    let first = snapshot_dir(&store, &work, &SnapshotSpec::new(SnapshotKind::Autosave)).unwrap();
+    let t_first = t.elapsed();
+    let first_tp = bytes as f64 / t_first.as_secs_f64();
+    let limit = limits.zstd.min(limits.write);
+    rows.push(row(
+        "first snapshot",
+        t_first,
+        format!(
+            "{:.0} MiB/s; stored {:.0} MiB",
+            first_tp / MIB,
+            store.stats().unwrap().stored_bytes as f64 / MIB
+        ),
+        format!(
+            ">= 70 % of min(zstd {:.0}, write {:.0}) MiB/s",
+            limits.zstd / MIB,
+            limits.write / MIB
+        ),
+        first_tp >= 0.7 * limit,
+        first_tp / limit,
+    ));
+
+    // 2. No change, fresh process, stat cache from the store.
+    let child = run_child(&work, &store_dir);
+    rows.push(row(
+        "no-change snapshot, fresh process",
+        child.time,
+        format!("{} of {} files read", child.hashed, child.entries),
+        "<= 5 % of the first snapshot".into(),
+        child.time.as_secs_f64() <= 0.05 * t_first.as_secs_f64(),
+        child.time.as_secs_f64() / t_first.as_secs_f64(),
+    ));
+
+    // 3. No change, no cache: everything hashed, nothing written.
+    let (nodes, _) = dir_nodes(&work, store_dir.as_std_path()).unwrap();
+    let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
+    spec.unless_manifest = Some(first.manifest);
+    let t = Instant::now();
+    let w = write_snapshot(&store, &mut ChangeCache::new(), &nodes, &spec).unwrap();
+    let t_hash_all = t.elapsed();
+    assert!(w.snapshot.is_none(), "the tree did not change");
+    let tp = w.report.bytes_hashed as f64 / t_hash_all.as_secs_f64();
+    rows.push(row(
+        "no-change snapshot, no cache (all hashed)",
+        t_hash_all,
+        format!("{:.0} MiB/s", tp / MIB),
+        format!(">= 80 % of parallel XXH3 {:.0} MiB/s", limits.xxh3 / MIB),
+        tp >= 0.8 * limits.xxh3,
+        tp / limits.xxh3,
+    ));
+
+    // 4. 10,000 entries with version tokens, nothing changed.
+    let (t_tokens, n) = tokens_bench(&work, &data);
+    rows.push(row(
+        &format!("no-change snapshot, {n} entries with tokens"),
+        t_tokens,
+        "median of 5".into(),
+        "<= 20 ms".into(),
+        t_tokens <= Duration::from_millis(20),
+        t_tokens.as_secs_f64() / 0.020,
+    ));
+
+    // 5. After a ~1 % mutation, in a fresh process.
+    let before = store.stats().unwrap().stored_bytes;
+    let changed = mutate(&work, 1);
+    let child = run_child(&work, &store_dir);
+    let grown = Store::open(&store_dir)
+        .unwrap()
+        .stats()
+        .unwrap()
+        .stored_bytes
+        - before;
+    rows.push(row(
+        "1 % mutation: new bytes stored",
+        child.time,
+        format!(
+            "{:.1} MiB stored for {:.1} MiB changed",
+            grown as f64 / MIB,
+            changed as f64 / MIB
+        ),
+        "<= 3 x bytes changed".into(),
+        grown <= 3 * changed,
+        grown as f64 / (3.0 * changed as f64),
+    ));
+    let budget =
+        child.bytes_hashed as f64 / limits.xxh3 + 2.0 * changed as f64 / limits.zstd_1 + 0.05;
+    rows.push(row(
+        "1 % mutation: time",
+        child.time,
+        format!("{:.0} MiB re-read", child.bytes_hashed as f64 / MIB),
+        format!(
+            "<= hash + 2 x compress of the change + 50 ms = {:.0} ms",
+            budget * 1e3
+        ),
+        child.time.as_secs_f64() <= budget,
+        child.time.as_secs_f64() / budget,
+    ));
+
+    // 6. Through the Session API.
+    rows.extend(session_bench(&work, &data));
+
+    // 7. Peak RSS while snapshotting a directory with a 2 GiB file.
+    let (rss_time, rss) = rss_bench(&data);
+    rows.push(row(
+        "peak RSS, directory with a 2 GiB file",
+        rss_time,
+        format!("{:.0} MiB", rss as f64 / 1024.0),
+        "<= 256 MiB".into(),
+        rss <= 256 * 1024,
+        rss as f64 / (256.0 * 1024.0),
+    ));
+
+    println!(
+        "\nmachine limits (same run): parallel XXH3-128 {:.0} MiB/s, parallel zstd-3 {:.0} MiB/s (one core {:.0}), write+fsync {:.0} MiB/s\n",
+        limits.xxh3 / MIB,
+        limits.zstd / MIB,
+        limits.zstd_1 / MIB,
+        limits.write / MIB
+    );
+    println!("| measurement | time | figures | target | met | ratio to target |");
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        println!("{r}");
+    }
+}
+
+fn row(name: &str, t: Duration, figures: String, target: String, met: bool, ratio: f64) -> String {
+    let mark = if target.is_empty() {
+        ""
+    } else if met {
+        "yes"
+    } else {
+        "**no**"
+    };
+    let ratio = if target.is_empty() {
+        String::new()
+    } else {
+        format!("{ratio:.2}")
+    };
+    format!(
+        "| {name} | {:.1} ms | {figures} | {target} | {mark} | {ratio} |",
+        t.as_secs_f64() * 1e3
+    )
+}
+
+fn data_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn utf8(p: &Path) -> Utf8PathBuf {
+    Utf8PathBuf::from_path_buf(p.to_path_buf()).unwrap()
+}
+
+fn shared_bench() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench")
+}
+
+/// The generated dataset at `scale`, made once.
+fn dataset(data: &Path, scale: f64) -> PathBuf {
+    let base = data.join(format!("dataset-{scale}"));
+    if !base.join(".complete").exists() {
+        let _ = std::fs::remove_dir_all(&base);
+        eprintln!("generating the dataset at scale {scale} ...");
+        let ok = Command::new("python3")
+            .arg(shared_bench().join("gen_dataset.py"))
+            .arg(&base)
+            .args(["--scale", &scale.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "gen_dataset.py failed");
+        std::fs::write(base.join(".complete"), b"").unwrap();
+    }
+    base
+}
+
+fn fresh_copy(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = std::fs::remove_file(to.join(".complete"));
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().is_some_and(|n| n == ".autosave") {
+            continue;
+        }
+        if p.is_dir() {
+            out.extend(files(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out.sort();
+    out
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    files(dir)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum()
+}
+
+/// Runs `mutate_dataset.py` (round `round`, 1 %) and returns the bytes it changed.
+fn mutate(dir: &Path, round: u32) -> u64 {
+    let out = Command::new("python3")
+        .arg(shared_bench().join("mutate_dataset.py"))
+        .arg(dir)
+        .args(["--fraction", "0.01", "--round", &round.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mutate_dataset.py failed");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    summary["bytes_changed"].as_u64().unwrap()
+}
+
+/// The machine's limits, measured now.
+struct Limits {
+    xxh3: f64,
+    zstd: f64,
+    zstd_1: f64,
+    write: f64,
+}
+
+impl Limits {
+    fn measure(work: &Path, data: &Path) -> Self {
+        let pieces: Vec<Vec<u8>> = files(work)
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
+        let chunks: Vec<&[u8]> = pieces.iter().flat_map(|p| p.chunks(1 << 20)).collect();
+        let total: usize = chunks.iter().map(|c| c.len()).sum();
+        let xxh3 = best_of(3, || {
+            chunks.par_iter().for_each(|c| {
+                std::hint::black_box(xxhash_rust::xxh3::xxh3_128(c));
+            });
+        });
+        let sample: Vec<&[u8]> = chunks.iter().step_by(4).copied().collect();
+        let sample_bytes: usize = sample.iter().map(|c| c.len()).sum();
+        let zstd = best_of(1, || {
+            sample.par_iter().for_each(|c| {
+                std::hint::black_box(zstd::bulk::compress(c, 3).unwrap());
+            });
+        });
+        let one: Vec<&[u8]> = sample.iter().take(64).copied().collect();
+        let one_bytes: usize = one.iter().map(|c| c.len()).sum();
+        let zstd_1 = best_of(1, || {
+            for c in &one {
+                std::hint::black_box(zstd::bulk::compress(c, 3).unwrap());
+            }
+        });
+        let buf = &pieces.iter().max_by_key(|p| p.len()).unwrap()[..];
+        let buf = &buf[..buf.len().min(256 << 20)];
+        let path = data.join("write-test.bin");
+        let write = best_of(2, || {
+            let mut f = std::fs::File::create(&path).unwrap();
+            f.write_all(buf).unwrap();
+            f.sync_all().unwrap();
+        });
+        let _ = std::fs::remove_file(&path);
+        Self {
+            xxh3: total as f64 / xxh3,
+            zstd: sample_bytes as f64 / zstd,
+            zstd_1: one_bytes as f64 / zstd_1,
+            write: buf.len() as f64 / write,
+        }
+    }
+}
+
+/// Fastest of `n` runs, in seconds.
+fn best_of(n: usize, mut f: impl FnMut()) -> f64 {
+    (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::MAX, f64::min)
+}
+
+struct ChildRun {
+    time: Duration,
+    entries: u64,
+    hashed: u64,
+    bytes_hashed: u64,
+}
+
+/// Snapshots `dir` in a new process (only the store's persisted stat cache carries over).
+fn run_child(dir: &Path, store: &Utf8Path) -> ChildRun {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg("--child-snapshot")
+        .arg(dir)
+        .arg(store.as_str())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    ChildRun {
+        time: Duration::from_nanos(v["ns"].as_u64().unwrap()),
+        entries: v["entries"].as_u64().unwrap(),
+        hashed: v["hashed"].as_u64().unwrap(),
+        bytes_hashed: v["bytes_hashed"].as_u64().unwrap(),
+    }
+}
+
+fn child_snapshot(dir: &Path, store: &Utf8Path) {
+    let t = Instant::now();
+    let store = Store::open(store).unwrap();
+    let w = snapshot_dir(&store, dir, &SnapshotSpec::new(SnapshotKind::Autosave)).unwrap();
+    let ns = t.elapsed().as_nanos();
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    println!(
+        r#"{{"ns":{ns},"entries":{},"hashed":{},"bytes_hashed":{},"rss_kib":{rss}}}"#,
+        w.report.entries, w.report.hashed, w.report.bytes_hashed
+    );
+}
+
+/// 10,000 in-memory entries with tokens: the median time of a snapshot that changed nothing.
+fn tokens_bench(work: &Path, data: &Path) -> (Duration, usize) {
+    let contents: Vec<Vec<u8>> = files(work)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let per_file = 10_000usize.div_ceil(contents.len());
+    let mut nodes = Vec::new();
+    for (i, c) in contents.iter().enumerate() {
+        let step = c.len().div_ceil(per_file).max(1);
+        for (j, piece) in c.chunks(step).enumerate() {
+            let path = EntryPath::new([format!("file{i}"), format!("part{j}")]);
+            nodes.push(Node::bytes(path, "ndarray", piece).with_token(Token(1)));
+        }
+    }
+    nodes.truncate(10_000);
+    let dir = utf8(&data.join("store-tokens"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open_or_create(&dir).unwrap();
+    let mut cache = ChangeCache::new();
+    let first = write_snapshot(
+        &store,
+        &mut cache,
+        &nodes,
+        &SnapshotSpec::new(SnapshotKind::Autosave),
+    )
+    .unwrap();
+    let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
+    spec.unless_manifest = Some(first.manifest);
+    let mut times: Vec<Duration> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let w = write_snapshot(&store, &mut cache, &nodes, &spec).unwrap();
+            assert_eq!(w.report.skipped_token as usize, nodes.len());
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    (times[2], nodes.len())
+}
+
+/// Autosaves through the Session API: first, after a 1 % mutation, and unchanged.
+fn session_bench(work: &Path, data: &Path) -> Vec<String> {
+    let store_dir = utf8(&data.join("store-session"));
+    let _ = std::fs::remove_dir_all(&store_dir);
+    let options = Options {
+        store_dir: Some(store_dir.clone()),
+        ..Options::default()
+    };
+    let mut session = Session::open(utf8(work), options).unwrap();
+    let mut autosave = || {
+        let (nodes, _) = dir_nodes(work, store_dir.as_std_path()).unwrap();
+        session.autosave(&nodes).unwrap()
+    };
+    let first = autosave();
+    let changed = mutate(work, 2);
+    let edit = autosave();
+    let unchanged = autosave();
+    let figures = |r: &autosave::SaveReport| {
+        format!(
+            "{} entries, {} skipped, {} hashed ({:.1} MiB), {} new blobs, {:.1} MiB written",
+            r.tree.entries,
+            r.tree.skipped_stat + r.tree.skipped_token,
+            r.tree.hashed,
+            r.tree.bytes_hashed as f64 / MIB,
+            r.tree.new_blobs,
+            r.tree.bytes_written as f64 / MIB
+        )
+    };
+    vec![
+        row(
+            "session: first autosave",
+            first.duration,
+            figures(&first),
+            String::new(),
+            true,
+            0.0,
+        ),
+        row(
+            &format!(
+                "session: autosave after a 1 % edit ({:.1} MiB changed)",
+                changed as f64 / MIB
+            ),
+            edit.duration,
+            figures(&edit),
+            String::new(),
+            true,
+            0.0,
+        ),
+        row(
+            "session: no-change autosave",
+            unchanged.duration,
+            format!(
+                "{}; snapshot: {:?}",
+                figures(&unchanged),
+                unchanged.snapshot
+            ),
+            String::new(),
+            true,
+            0.0,
+        ),
+    ]
+}
+
+/// Peak RSS (KiB) of a process snapshotting a directory that holds a 2 GiB file.
+fn rss_bench(data: &Path) -> (Duration, u64) {
+    let dir = data.join("two-gib");
+    let file = dir.join("big.bin");
+    if std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) != 2 << 30 {
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut f = std::fs::File::create(&file).unwrap();
+        let mut state = 0x1234_5678_9abc_def1u64;
+        let mut block = vec![0u8; 8 << 20];
+        for _ in 0..256 {
+            for word in block.chunks_mut(8) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Half the bytes random, half smooth: compressible like measured data.
+                word[..4].copy_from_slice(&state.to_le_bytes()[..4]);
+            }
+            f.write_all(&block).unwrap();
+        }
+        f.sync_all().unwrap();
+    }
+    let store = utf8(&data.join("store-two-gib"));
+    let _ = std::fs::remove_dir_all(&store);
+    Store::open_or_create(&store).unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg("--child-snapshot")
+        .arg(&dir)
+        .arg(store.as_str())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        Duration::from_nanos(v["ns"].as_u64().unwrap()),
+        v["rss_kib"].as_u64().unwrap(),
+    )
+}
