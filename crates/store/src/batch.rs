@@ -8,6 +8,7 @@
 //! 6. Only then does `commit` return `Ok`.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use camino::Utf8PathBuf;
@@ -33,6 +34,9 @@ pub struct Batch<'s> {
     store: &'s Store,
     _lock: LockGuard,
     pending: Mutex<Pending>,
+    // Counted outside the mutex: a dedup hit should cost little more than hashing.
+    puts: AtomicU64,
+    bytes_put: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -89,11 +93,13 @@ impl Store {
             store: self,
             _lock: lock,
             pending: Mutex::new(Pending::default()),
+            puts: AtomicU64::new(0),
+            bytes_put: AtomicU64::new(0),
         })
     }
 }
 
-impl Batch<'_> {
+impl<'s> Batch<'s> {
     /// Stores `bytes` (deduplicated) and returns their digest. Nothing is durable before
     /// [`Batch::commit`].
     pub fn put(&self, bytes: &[u8]) -> Result<Put> {
@@ -112,14 +118,25 @@ impl Batch<'_> {
         self.is_known(digest)
     }
 
+    /// The store this batch writes to.
+    pub fn store(&self) -> &'s Store {
+        self.store
+    }
+
     /// What the batch has done so far.
     pub fn stats(&self) -> BatchStats {
-        self.pending().stats
+        let mut stats = self.pending().stats;
+        stats.puts = self.puts.load(Ordering::Relaxed);
+        stats.bytes_put = self.bytes_put.load(Ordering::Relaxed);
+        stats
     }
 
     fn put_as(&self, bytes: &[u8], force_file: bool, kind: ObjectKind) -> Result<Put> {
         let digest = self.store.digest_of(bytes);
-        if self.count_put(bytes.len(), &digest) || self.is_known_elsewhere(&digest)? {
+        self.puts.fetch_add(1, Ordering::Relaxed);
+        self.bytes_put
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if self.is_known(&digest)? {
             return Ok(Put { digest, new: false });
         }
         let encoded = codec::encode(bytes, self.store.inner.zstd_level);
@@ -135,22 +152,10 @@ impl Batch<'_> {
         })
     }
 
-    /// Counts a put; `true` if this batch has put the same digest already.
-    fn count_put(&self, len: usize, digest: &Digest) -> bool {
-        let mut pending = self.pending();
-        pending.stats.puts += 1;
-        pending.stats.bytes_put += len as u64;
-        pending.seen.contains(digest)
-    }
-
-    /// Dedupe against this batch's puts, then rows known from earlier, then the index itself:
+    /// Dedupe against rows known from earlier, then this batch's puts, then the index itself:
     /// never against file existence, which a crash can make lie.
     fn is_known(&self, digest: &Digest) -> Result<bool> {
-        Ok(self.pending().seen.contains(digest) || self.is_known_elsewhere(digest)?)
-    }
-
-    fn is_known_elsewhere(&self, digest: &Digest) -> Result<bool> {
-        if self.store.known().contains(digest) {
+        if self.store.known().contains(digest) || self.pending().seen.contains(digest) {
             return Ok(true);
         }
         let found = index::has_blob(&self.store.conn(), digest)?;
@@ -228,6 +233,7 @@ impl Batch<'_> {
     pub fn commit(self, snapshot: NewSnapshot) -> Result<Commit> {
         self.check_references(&snapshot)?;
         let record = self.put_record(&snapshot)?;
+        let stats = self.stats();
         let pending = std::mem::take(&mut *self.pending());
         // ORDER: every new file's name must be durable before the index row that points at it.
         for dir in &pending.dirs {
@@ -238,10 +244,7 @@ impl Batch<'_> {
         for row in &pending.rows {
             known.insert(row.digest);
         }
-        Ok(Commit {
-            id,
-            stats: pending.stats,
-        })
+        Ok(Commit { id, stats })
     }
 
     fn check_references(&self, snapshot: &NewSnapshot) -> Result<()> {

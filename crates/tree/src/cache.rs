@@ -13,6 +13,9 @@
 //! [`RACY_MARGIN_NS`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use autosave_store::Digest;
 
 use crate::manifest::{Content, Manifest};
 use crate::node::Token;
@@ -76,6 +79,11 @@ pub(crate) struct Cached {
     pub(crate) stat: Option<FileStat>,
     /// When the status was taken (before the content was read), ns since the epoch.
     pub(crate) recorded_ns: i64,
+    /// The digest of the whole content, for content large enough to be chunked: equal bytes
+    /// then reuse the chunk list without chunking again.
+    pub(crate) whole: Option<Digest>,
+    pub(crate) kind: String,
+    pub(crate) meta: String,
     pub(crate) content: Content,
 }
 
@@ -84,6 +92,8 @@ pub(crate) struct Cached {
 pub struct ChangeCache {
     store_id: Option<u128>,
     entries: HashMap<EntryPath, Cached>,
+    /// The manifest the entries make up, as last written.
+    last: Option<(Digest, Arc<Manifest>)>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -112,12 +122,14 @@ impl ChangeCache {
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.last = None;
     }
 
     /// Binds the cache to a store; if it was bound to another one, everything is forgotten.
     pub fn bind(&mut self, store_id: u128) {
         if self.store_id != Some(store_id) {
             self.entries.clear();
+            self.last = None;
             self.store_id = Some(store_id);
         }
     }
@@ -132,6 +144,9 @@ impl ChangeCache {
                     token: Some(token),
                     stat: None,
                     recorded_ns: 0,
+                    whole: None,
+                    kind: entry.kind.clone(),
+                    meta: entry.meta.clone(),
                     content: entry.content.clone(),
                 };
                 self.entries.insert(entry.path.clone(), cached);
@@ -139,33 +154,44 @@ impl ChangeCache {
         }
     }
 
-    /// The content remembered for `path` if its token is `token`.
-    pub(crate) fn by_token(&self, path: &EntryPath, token: Token) -> Option<&Content> {
-        self.entries
-            .get(path)
-            .filter(|c| c.token == Some(token))
-            .map(|c| &c.content)
+    /// What is remembered for `path` if its token is `token`.
+    pub(crate) fn by_token(&self, path: &EntryPath, token: Token) -> Option<&Cached> {
+        self.entries.get(path).filter(|c| c.token == Some(token))
+    }
+
+    /// What is remembered for `path` if its whole content hashed to `whole`.
+    pub(crate) fn by_whole(&self, path: &EntryPath, whole: Digest) -> Option<&Cached> {
+        self.entries.get(path).filter(|c| c.whole == Some(whole))
+    }
+
+    /// The manifest last written from this cache, if it still describes every entry.
+    pub(crate) fn last_manifest(&self) -> Option<&(Digest, Arc<Manifest>)> {
+        self.last.as_ref()
     }
 
     /// The content remembered for `path` if the file's status is unchanged and was not racy
     /// when recorded.
-    pub(crate) fn by_stat(&self, path: &EntryPath, stat: &FileStat) -> Option<&Content> {
+    pub(crate) fn by_stat(&self, path: &EntryPath, stat: &FileStat) -> Option<&Cached> {
         self.entries
             .get(path)
             .filter(|c| c.stat.as_ref() == Some(stat))
             .filter(|c| stat.mtime_ns.saturating_add(RACY_MARGIN_NS) < c.recorded_ns)
-            .map(|c| &c.content)
     }
 
     /// Replaces the whole cache with what a snapshot just saw.
-    pub(crate) fn replace(&mut self, entries: HashMap<EntryPath, Cached>) {
+    pub(crate) fn replace(
+        &mut self,
+        entries: HashMap<EntryPath, Cached>,
+        manifest: (Digest, Arc<Manifest>),
+    ) {
         self.entries = entries;
+        self.last = Some(manifest);
     }
 
     /// The cache's bytes, for keeping it across processes ([`autosave_store::Store::save_cache`]).
     pub fn encode(&self) -> Vec<u8> {
         let persisted = Persisted {
-            version: 1,
+            version: 2,
             store_id: self.store_id.unwrap_or(0),
             entries: self
                 .entries
@@ -180,9 +206,10 @@ impl ChangeCache {
     /// (a cache is only an optimisation).
     pub fn decode(bytes: &[u8]) -> Self {
         match postcard::from_bytes::<Persisted>(bytes) {
-            Ok(p) if p.version == 1 => Self {
+            Ok(p) if p.version == 2 => Self {
                 store_id: Some(p.store_id),
                 entries: p.entries.into_iter().collect(),
+                last: None,
             },
             _ => Self::default(),
         }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use autosave_store::{
@@ -89,7 +90,7 @@ pub struct Written {
     /// The manifest's digest.
     pub manifest: Digest,
     /// The manifest itself.
-    pub entries: Manifest,
+    pub entries: Arc<Manifest>,
     /// What it cost.
     pub report: Report,
 }
@@ -105,6 +106,8 @@ struct Processed {
     entry: ManifestEntry,
     cached: Cached,
     outcome: Outcome,
+    /// The entry is exactly what the cache remembers, found without reading it.
+    unchanged: bool,
 }
 
 struct Ctx<'a, 's> {
@@ -135,15 +138,25 @@ pub fn write_snapshot(
         chunking: store.format().chunking,
         started_ns: now_ns(),
     };
-    let results: Vec<_> = nodes.par_iter().map(|n| process(&ctx, n)).collect();
+    let results = nodes
+        .par_iter()
+        .map(|n| process(&ctx, n))
+        .collect::<Result<Vec<_>>>()?;
     let mut report = Report {
         entries: nodes.len() as u64,
         ..Report::default()
     };
+    if let Some(unchanged) = unchanged_tree(cache, &results, spec) {
+        for p in results.iter().flatten() {
+            count(&mut report, &p.outcome);
+        }
+        report.duration = start.elapsed();
+        return Ok(unchanged.with_report(report));
+    }
     let mut entries = Vec::with_capacity(nodes.len());
     let mut seen = HashMap::with_capacity(nodes.len());
     for result in results {
-        match result? {
+        match result {
             Ok(p) => {
                 count(&mut report, &p.outcome);
                 seen.insert(p.entry.path.clone(), p.cached);
@@ -152,7 +165,7 @@ pub fn write_snapshot(
             Err(e) => report.errors.push(e),
         }
     }
-    let manifest = Manifest::new(entries)?;
+    let manifest = Arc::new(Manifest::new(entries)?);
     let encoded = manifest.encode();
     let digest = store.digest_of(&encoded);
     let snapshot = if spec.unless_manifest == Some(digest) {
@@ -160,7 +173,7 @@ pub fn write_snapshot(
     } else {
         Some(commit(batch, &encoded, &manifest, spec, &mut report)?)
     };
-    cache.replace(seen);
+    cache.replace(seen, (digest, manifest.clone()));
     report.duration = start.elapsed();
     Ok(Written {
         snapshot,
@@ -168,6 +181,38 @@ pub fn write_snapshot(
         entries: manifest,
         report,
     })
+}
+
+/// When every node was found unchanged without reading it, the tree is the one the cache last
+/// wrote: if that is the manifest to skip, nothing needs building, encoding or committing.
+fn unchanged_tree(
+    cache: &ChangeCache,
+    results: &[std::result::Result<Processed, EntryError>],
+    spec: &SnapshotSpec,
+) -> Option<Written> {
+    let (digest, manifest) = cache.last_manifest()?;
+    if spec.unless_manifest != Some(*digest) || results.len() != manifest.entries().len() {
+        return None;
+    }
+    let mut paths = std::collections::HashSet::with_capacity(results.len());
+    let all_unchanged = results.iter().all(|r| {
+        r.as_ref()
+            .is_ok_and(|p| p.unchanged && paths.insert(&p.entry.path))
+    });
+    // Every node hit a distinct remembered path, as many as the manifest has: the same tree.
+    all_unchanged.then(|| Written {
+        snapshot: None,
+        manifest: *digest,
+        entries: manifest.clone(),
+        report: Report::default(),
+    })
+}
+
+impl Written {
+    fn with_report(mut self, report: Report) -> Self {
+        self.report = report;
+        self
+    }
 }
 
 fn count(report: &mut Report, outcome: &Outcome) {
@@ -201,22 +246,20 @@ fn commit(
     Ok(commit.id)
 }
 
+type Processing = Result<std::result::Result<Processed, EntryError>>;
+
 /// Handles one node. The outer error (a store failure) fails the snapshot; the inner one (the
 /// node cannot be read) skips the node.
-fn process(
-    ctx: &Ctx<'_, '_>,
-    node: &Node<'_>,
-) -> Result<std::result::Result<Processed, EntryError>> {
+fn process(ctx: &Ctx<'_, '_>, node: &Node<'_>) -> Processing {
     let meta = node.meta.to_canonical_json();
     if let Some(token) = node.token
-        && let Some(content) = ctx.cache.by_token(&node.path, token)
-        && holds(ctx.batch, content)?
+        && let Some(hit) = ctx.cache.by_token(&node.path, token)
+        && holds(ctx.batch, &hit.content)?
     {
-        let cached = cached(ctx, Some(token), None, content.clone());
-        return Ok(Ok(finish(node, meta, cached, Outcome::Token)));
+        return Ok(Ok(reuse(ctx, node, meta, hit, None, Outcome::Token)));
     }
     let content = match &node.source {
-        Source::Bytes(bytes) => ingest::bytes(ctx.batch, bytes, &ctx.chunking)?,
+        Source::Bytes(bytes) => return lent(ctx, node, meta, bytes),
         Source::File(path) => return file(ctx, node, meta, path),
         Source::Reader(open) => {
             match open().and_then(|r| ingest::reader(ctx.batch, r, &ctx.chunking)) {
@@ -225,34 +268,41 @@ fn process(
             }
         }
     };
-    let n = content.len();
-    let cached = cached(ctx, node.token, None, content);
-    Ok(Ok(finish(node, meta, cached, Outcome::Hashed(n))))
+    Ok(Ok(fresh(ctx, node, meta, content, None, None)))
 }
 
-fn file(
-    ctx: &Ctx<'_, '_>,
-    node: &Node<'_>,
-    meta: String,
-    path: &Path,
-) -> Result<std::result::Result<Processed, EntryError>> {
+/// Bytes lent by the host. Large content is hashed whole first: if it equals what the cache
+/// remembers for the path, the chunk list is reused without chunking again.
+fn lent(ctx: &Ctx<'_, '_>, node: &Node<'_>, meta: String, bytes: &[u8]) -> Processing {
+    if (bytes.len() as u64) <= ctx.chunking.threshold {
+        let content = ingest::bytes(ctx.batch, bytes, &ctx.chunking)?;
+        return Ok(Ok(fresh(ctx, node, meta, content, None, None)));
+    }
+    let whole = ctx.batch.store().digest_of(bytes);
+    if let Some(hit) = ctx.cache.by_whole(&node.path, whole)
+        && holds(ctx.batch, &hit.content)?
+    {
+        let outcome = Outcome::Hashed(bytes.len() as u64);
+        let mut p = reuse(ctx, node, meta, hit, None, outcome);
+        p.unchanged = false;
+        return Ok(Ok(p));
+    }
+    let content = ingest::bytes(ctx.batch, bytes, &ctx.chunking)?;
+    Ok(Ok(fresh(ctx, node, meta, content, None, Some(whole))))
+}
+
+fn file(ctx: &Ctx<'_, '_>, node: &Node<'_>, meta: String, path: &Path) -> Processing {
     let stat = match std::fs::metadata(path) {
         Ok(m) => FileStat::of(&m),
         Err(e) => return Ok(Err(entry_error(node, &e))),
     };
-    if let Some(content) = ctx.cache.by_stat(&node.path, &stat)
-        && holds(ctx.batch, content)?
+    if let Some(hit) = ctx.cache.by_stat(&node.path, &stat)
+        && holds(ctx.batch, &hit.content)?
     {
-        let cached = cached(ctx, node.token, Some(stat), content.clone());
-        return Ok(Ok(finish(node, meta, cached, Outcome::Stat)));
+        return Ok(Ok(reuse(ctx, node, meta, hit, Some(stat), Outcome::Stat)));
     }
     match read_file(ctx, path, stat) {
-        Ok(content) => {
-            let content = content?;
-            let n = content.len();
-            let cached = cached(ctx, node.token, Some(stat), content);
-            Ok(Ok(finish(node, meta, cached, Outcome::Hashed(n))))
-        }
+        Ok(content) => Ok(Ok(fresh(ctx, node, meta, content?, Some(stat), None))),
         Err(e) => Ok(Err(entry_error(node, &e))),
     }
 }
@@ -279,30 +329,71 @@ fn holds(batch: &Batch<'_>, content: &Content) -> Result<bool> {
     Ok(true)
 }
 
-fn cached(
+/// An entry whose content the cache vouched for.
+fn reuse(
     ctx: &Ctx<'_, '_>,
-    token: Option<crate::node::Token>,
+    node: &Node<'_>,
+    meta: String,
+    hit: &Cached,
     stat: Option<FileStat>,
-    content: Content,
-) -> Cached {
-    Cached {
-        token,
+    outcome: Outcome,
+) -> Processed {
+    let unchanged = hit.kind == node.kind && hit.meta == meta;
+    let cached = Cached {
+        token: node.token,
         stat,
-        recorded_ns: ctx.started_ns,
-        content,
+        // A status hit keeps its recording time: the status was trusted relative to it.
+        recorded_ns: if stat.is_some() {
+            hit.recorded_ns
+        } else {
+            ctx.started_ns
+        },
+        whole: hit.whole,
+        kind: node.kind.clone(),
+        meta,
+        content: hit.content.clone(),
+    };
+    Processed {
+        entry: entry(node, &cached),
+        cached,
+        outcome,
+        unchanged,
     }
 }
 
-fn finish(node: &Node<'_>, meta: String, cached: Cached, outcome: Outcome) -> Processed {
+/// An entry whose content was just read and stored.
+fn fresh(
+    ctx: &Ctx<'_, '_>,
+    node: &Node<'_>,
+    meta: String,
+    content: Content,
+    stat: Option<FileStat>,
+    whole: Option<Digest>,
+) -> Processed {
+    let n = content.len();
+    let cached = Cached {
+        token: node.token,
+        stat,
+        recorded_ns: ctx.started_ns,
+        whole,
+        kind: node.kind.clone(),
+        meta,
+        content,
+    };
     Processed {
-        entry: ManifestEntry {
-            path: node.path.clone(),
-            kind: node.kind.clone(),
-            meta,
-            content: cached.content.clone(),
-        },
+        entry: entry(node, &cached),
         cached,
-        outcome,
+        outcome: Outcome::Hashed(n),
+        unchanged: false,
+    }
+}
+
+fn entry(node: &Node<'_>, cached: &Cached) -> ManifestEntry {
+    ManifestEntry {
+        path: node.path.clone(),
+        kind: cached.kind.clone(),
+        meta: cached.meta.clone(),
+        content: cached.content.clone(),
     }
 }
 

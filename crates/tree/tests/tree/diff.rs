@@ -25,7 +25,7 @@ fn manifest(store: &autosave_store::Store, t: &Tree) -> Manifest {
                 .with_meta(Meta::from(i64::from(*m)))
         })
         .collect();
-    autosave(store, &mut ChangeCache::new(), &nodes).entries
+    (*autosave(store, &mut ChangeCache::new(), &nodes).entries).clone()
 }
 
 /// Applies `changes` to `a`, taking new entries from `b`.

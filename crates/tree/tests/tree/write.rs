@@ -291,6 +291,14 @@ fn nodes<'a>(t: &'a Tree, tokens: &BTreeMap<Vec<String>, u64>) -> Vec<Node<'a>> 
         .collect()
 }
 
+fn untokened<'a>(t: &'a Tree) -> Vec<Node<'a>> {
+    t.iter()
+        .map(|(p, (kind, bytes))| {
+            Node::bytes(EntryPath::new(p.iter().cloned()), kind.clone(), bytes)
+        })
+        .collect()
+}
+
 fn read_back(store: &Store, w: &autosave_tree::Written) -> Tree {
     w.entries
         .entries()
@@ -312,6 +320,17 @@ proptest! {
         let (_dir, store) = new_store_with(SMALL_CHUNKS);
         let w = autosave(&store, &mut ChangeCache::new(), &nodes(&t, &BTreeMap::new()));
         prop_assert_eq!(read_back(&store, &w), t);
+    }
+
+    #[test]
+    fn an_incremental_snapshot_without_tokens_equals_a_cache_free_one(a in tree(), b in tree()) {
+        let (_dir, store) = new_store_with(SMALL_CHUNKS);
+        let mut cache = ChangeCache::new();
+        autosave(&store, &mut cache, &untokened(&a));
+        let incremental = autosave(&store, &mut cache, &untokened(&b));
+        let fresh = autosave(&store, &mut ChangeCache::new(), &untokened(&b));
+        prop_assert_eq!(incremental.manifest, fresh.manifest);
+        prop_assert_eq!(read_back(&store, &incremental), b);
     }
 
     #[test]
@@ -347,4 +366,59 @@ fn a_large_entry_is_chunked_and_streamed_back_exactly() {
         .read_to_end(&mut streamed)
         .unwrap();
     assert!(streamed == bytes);
+}
+
+#[test]
+fn an_unchanged_tree_with_tokens_reuses_the_last_manifest_without_rebuilding_it() {
+    let (_dir, store) = new_store();
+    let mut cache = ChangeCache::new();
+    let a = random_bytes(50_000, 11);
+    let b = random_bytes(60_000, 12);
+    let nodes = || {
+        vec![
+            Node::bytes(EntryPath::new(["a"]), "ndarray", &a).with_token(Token(1)),
+            Node::bytes(EntryPath::new(["b"]), "ndarray", &b).with_token(Token(1)),
+        ]
+    };
+    let first = autosave(&store, &mut cache, &nodes());
+    let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
+    spec.unless_manifest = Some(first.manifest);
+    let again = write_snapshot(&store, &mut cache, &nodes(), &spec).unwrap();
+    assert!(
+        Arc::ptr_eq(&first.entries, &again.entries),
+        "the manifest was rebuilt"
+    );
+    assert_eq!(again.snapshot, None);
+    assert_eq!(again.report.skipped_token, 2);
+    // Changed metadata is a change, even with the same token.
+    let with_meta = vec![
+        Node::bytes(EntryPath::new(["a"]), "ndarray", &a)
+            .with_token(Token(1))
+            .with_meta(Meta::from("units: V")),
+        Node::bytes(EntryPath::new(["b"]), "ndarray", &b).with_token(Token(1)),
+    ];
+    let changed = write_snapshot(&store, &mut cache, &with_meta, &spec).unwrap();
+    assert!(changed.snapshot.is_some());
+}
+
+#[test]
+fn a_duplicate_path_is_refused_even_when_every_node_is_unchanged() {
+    let (_dir, store) = new_store();
+    let mut cache = ChangeCache::new();
+    let a = random_bytes(50_000, 13);
+    let nodes = [
+        Node::bytes(EntryPath::new(["a"]), "ndarray", &a).with_token(Token(1)),
+        Node::bytes(EntryPath::new(["b"]), "ndarray", &a).with_token(Token(1)),
+    ];
+    let first = autosave(&store, &mut cache, &nodes);
+    let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
+    spec.unless_manifest = Some(first.manifest);
+    let twice = [
+        Node::bytes(EntryPath::new(["a"]), "ndarray", &a).with_token(Token(1)),
+        Node::bytes(EntryPath::new(["a"]), "ndarray", &a).with_token(Token(1)),
+    ];
+    assert!(matches!(
+        write_snapshot(&store, &mut cache, &twice, &spec),
+        Err(autosave_tree::Error::DuplicatePath { .. })
+    ));
 }
