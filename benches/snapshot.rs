@@ -143,6 +143,7 @@ fn main() {
     // 5. After a ~1 % mutation, in a fresh process.
     let before = store.stats().unwrap().stored_bytes;
     let changed = mutate(&work, 1);
+    std::thread::sleep(Duration::from_millis(2100));
     let child = run_child(&work, &store_dir);
     let grown = Store::open(&store_dir)
         .unwrap()
@@ -512,10 +513,10 @@ fn session_bench(work: &Path, data: &Path) -> Vec<String> {
     };
     let first = autosave();
     let changed = mutate(work, 2);
-    let edit = autosave();
-    // A real autosave comes an interval (>= 30 s) after the last write; files written less than
-    // 2 s before a snapshot are re-read once (racy-clean protection), so wait that out.
+    // A real autosave comes an interval (>= 30 s) after the edits; a file written less than 2 s
+    // before a snapshot is read again by the next one (racy-clean protection), so wait that out.
     std::thread::sleep(Duration::from_millis(2100));
+    let edit = autosave();
     let unchanged = autosave();
     let figures = |r: &autosave::SaveReport| {
         format!(

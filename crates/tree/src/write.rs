@@ -278,7 +278,7 @@ fn lent(ctx: &Ctx<'_, '_>, node: &Node<'_>, meta: String, bytes: &[u8]) -> Proce
         let content = ingest::bytes(ctx.batch, bytes, &ctx.chunking)?;
         return Ok(Ok(fresh(ctx, node, meta, content, None, None)));
     }
-    let whole = ctx.batch.store().digest_of(bytes);
+    let whole = whole_digest(ctx.batch.store(), bytes);
     if let Some(hit) = ctx.cache.by_whole(&node.path, whole)
         && holds(ctx.batch, &hit.content)?
     {
@@ -289,6 +289,21 @@ fn lent(ctx: &Ctx<'_, '_>, node: &Node<'_>, meta: String, bytes: &[u8]) -> Proce
     }
     let content = ingest::bytes(ctx.batch, bytes, &ctx.chunking)?;
     Ok(Ok(fresh(ctx, node, meta, content, None, Some(whole))))
+}
+
+/// A cache key for large content: the digest of its 16 MiB segments' digests, hashed in
+/// parallel so that one large entry does not leave the other cores idle. Not a content address:
+/// it only decides whether the cached chunk list may be reused.
+fn whole_digest(store: &Store, bytes: &[u8]) -> Digest {
+    let segments: Vec<Digest> = bytes
+        .par_chunks(16 << 20)
+        .map(|s| store.digest_of(s))
+        .collect();
+    let joined: Vec<u8> = segments
+        .iter()
+        .flat_map(|d| d.as_bytes().to_vec())
+        .collect();
+    store.digest_of(&joined)
 }
 
 fn file(ctx: &Ctx<'_, '_>, node: &Node<'_>, meta: String, path: &Path) -> Processing {
