@@ -123,7 +123,8 @@ impl SampleProject {
     }
 }
 
-fn noise(len: usize, seed: u64) -> Vec<u8> {
+/// `len` deterministic pseudo-random (incompressible) bytes for `seed`.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
