@@ -176,6 +176,21 @@ fn decompress(payload: &[u8], len: u64) -> std::result::Result<Vec<u8>, String> 
     Ok(out)
 }
 
+/// Decodes a whole blob file (header and payload), bounded by the header's length. Raw payloads
+/// are used in place: a copy of a large blob costs as much as reading it.
+pub(crate) fn decode_file(file: Vec<u8>) -> std::result::Result<(Header, Vec<u8>), String> {
+    let header = parse_header(&file)?;
+    let bytes = match header.codec {
+        Codec::Raw => {
+            let mut file = file;
+            file.drain(..HEADER_LEN);
+            check_len(file, header.len)?
+        }
+        Codec::Zstd => decode(header.codec, &file[HEADER_LEN..], header.len)?,
+    };
+    Ok((header, bytes))
+}
+
 /// Turns a decode failure into the store's error.
 pub(crate) fn corrupt(digest: crate::Digest, location: &camino::Utf8Path, reason: String) -> Error {
     Error::Corrupt {

@@ -349,25 +349,13 @@ impl Store {
             Err(e) => return Err(Error::io("read", path, e)),
         };
         let corrupt = |r: String| codec::corrupt(row.digest, &path, r);
-        let header = codec::parse_header(&file).map_err(corrupt)?;
+        let (header, bytes) = codec::decode_file(file).map_err(corrupt)?;
         if header.len != row.size {
             return Err(corrupt(format!(
                 "header says {} bytes, index says {}",
                 header.len, row.size
             )));
         }
-        let bytes = match header.codec {
-            // Raw payloads are used in place: a copy of a large blob costs as much as reading it.
-            codec::Codec::Raw => {
-                let mut file = file;
-                file.drain(..codec::HEADER_LEN);
-                codec::check_len(file, header.len).map_err(corrupt)?
-            }
-            codec::Codec::Zstd => {
-                codec::decode(header.codec, &file[codec::HEADER_LEN..], header.len)
-                    .map_err(corrupt)?
-            }
-        };
         Ok((header.kind, bytes))
     }
 }
@@ -389,7 +377,7 @@ impl Reader<'_> {
     }
 }
 
-fn read_format(vfs: &dyn Vfs, root: &Utf8Path) -> Result<Option<StoreFormat>> {
+pub(crate) fn read_format(vfs: &dyn Vfs, root: &Utf8Path) -> Result<Option<StoreFormat>> {
     let path = root.join("FORMAT");
     match vfs.read(&path) {
         Ok(bytes) => StoreFormat::parse(&path, &bytes).map(Some),

@@ -14,6 +14,7 @@ mod dedup;
 mod errors;
 mod gc;
 mod model;
+mod rebuild;
 mod reopen;
 mod roundtrip;
 mod verify;

@@ -1,0 +1,243 @@
+//! Rebuilding a lost or damaged index from the store's files.
+//!
+//! Every snapshot commit also writes a *snapshot record* file, and manifests are files too, so
+//! `objects/` alone names every snapshot and the blobs its manifest needs. Inline blobs live only
+//! in the index: those the old index can still produce (verified) are carried over; the rest are
+//! lost, and `verify` then names the snapshots that needed them. Snapshots are renumbered in
+//! creation order, without parents (records do not know their old ids).
+
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+
+use camino::Utf8Path;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::codec::{self, Codec, ObjectKind};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::index::{self, BlobRow};
+use crate::lock;
+use crate::snapshot::{NewSnapshot, RecordV1};
+use crate::store::{Options, Store};
+
+/// Given a manifest's bytes, the blobs it references; `None` if they do not decode.
+pub type RefsOf<'a> = &'a dyn Fn(&[u8]) -> Option<Vec<Digest>>;
+
+/// What [`Store::rebuild_index`] found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RebuildReport {
+    /// Snapshots recovered.
+    pub snapshots: u64,
+    /// Snapshot records whose manifest is missing, damaged or undecodable (not recovered).
+    pub lost_snapshots: u64,
+    /// Blob files that decode to their name.
+    pub blob_files: u64,
+    /// Inline blobs carried over from the old index.
+    pub inline_blobs: u64,
+    /// Files under `objects/` that are damaged or not blobs (left in place for inspection;
+    /// the next GC removes them).
+    pub damaged_files: u64,
+}
+
+struct Found {
+    rows: Vec<BlobRow>,
+    records: Vec<(Digest, RecordV1)>,
+    damaged: u64,
+}
+
+impl Store {
+    /// Rebuilds `index.sqlite` of the store at `path` from `objects/` (and whatever inline blobs
+    /// the old index still holds intact), then opens the store. Takes the exclusive lock:
+    /// [`Error::Busy`] if anyone uses the store.
+    pub fn rebuild_index(
+        path: impl AsRef<Utf8Path>,
+        options: Options,
+        refs_of: RefsOf<'_>,
+    ) -> Result<(Self, RebuildReport)> {
+        let root = path.as_ref();
+        let format =
+            crate::store::read_format(&*options.vfs, root)?.ok_or_else(|| Error::NoStore {
+                path: root.to_owned(),
+            })?;
+        let _lock = lock::try_exclusive(&root.join("LOCK"))?;
+        let index_path = root.join("index.sqlite");
+        let inline = salvage_inline(&index_path, format.hash);
+        let found = scan_objects(&options, root, format.hash)?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let file = root.join(format!("index.sqlite{suffix}"));
+            match options.vfs.remove_file(&file) {
+                Err(e) if e.kind() != ErrorKind::NotFound => {
+                    return Err(Error::io("remove", file, e));
+                }
+                _ => {}
+            }
+        }
+        let mut conn = index::open(&index_path, true, options.busy_timeout)?;
+        let mut report = RebuildReport {
+            blob_files: found.rows.len() as u64,
+            inline_blobs: inline.len() as u64,
+            damaged_files: found.damaged,
+            ..RebuildReport::default()
+        };
+        fill(
+            &mut conn,
+            &*options.vfs,
+            root,
+            &found,
+            &inline,
+            refs_of,
+            &mut report,
+        )?;
+        drop(conn);
+        drop(_lock);
+        Ok((Self::open_with(root, options)?, report))
+    }
+}
+
+/// Inline blobs the old index can still give, each verified against its digest.
+fn salvage_inline(path: &Utf8Path, algo: crate::HashAlgo) -> Vec<BlobRow> {
+    let Ok(conn) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return Vec::new();
+    };
+    let Ok(mut stmt) =
+        conn.prepare("SELECT digest, size, codec, data FROM blobs WHERE data IS NOT NULL")
+    else {
+        return Vec::new();
+    };
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, Vec<u8>>(3)?,
+        ))
+    });
+    let Ok(rows) = rows else { return Vec::new() };
+    rows.flatten()
+        .filter_map(|(raw, size, codec, data)| {
+            let digest = Digest::from_bytes(&raw)?;
+            let codec = Codec::from_u8(u8::try_from(codec).ok()?)?;
+            let size = u64::try_from(size).ok()?;
+            let bytes = codec::decode(codec, &data, size).ok()?;
+            (algo.hash(&bytes) == digest).then_some(BlobRow {
+                digest,
+                size,
+                stored: data.len() as u64,
+                codec,
+                inline: Some(data),
+            })
+        })
+        .collect()
+}
+
+/// Every blob file under `objects/` that decodes to its name, and the snapshot records.
+fn scan_objects(options: &Options, root: &Utf8Path, algo: crate::HashAlgo) -> Result<Found> {
+    let vfs = &*options.vfs;
+    let objects = root.join("objects");
+    let mut found = Found {
+        rows: Vec::new(),
+        records: Vec::new(),
+        damaged: 0,
+    };
+    let dirs = vfs
+        .list_dir(&objects)
+        .map_err(|e| Error::io("list", &objects, e))?;
+    for dir in dirs.iter().filter(|d| d.len() == 2) {
+        let names = vfs
+            .list_dir(&objects.join(dir))
+            .map_err(|e| Error::io("list", objects.join(dir), e))?;
+        for name in names
+            .iter()
+            .filter(|n| !n.starts_with(crate::vfs::TEMP_PREFIX))
+        {
+            let path = objects.join(dir).join(name);
+            match examine(vfs, &path, name, algo) {
+                Some((row, record)) => {
+                    if let Some(record) = record {
+                        found.records.push((row.digest, record));
+                    }
+                    found.rows.push(row);
+                }
+                None => found.damaged += 1,
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A blob file's row (and, for a snapshot record, its content), or `None` if it is damaged.
+fn examine(
+    vfs: &dyn crate::Vfs,
+    path: &Utf8Path,
+    name: &str,
+    algo: crate::HashAlgo,
+) -> Option<(BlobRow, Option<RecordV1>)> {
+    let digest: Digest = name.parse().ok()?;
+    let file = vfs.read(path).ok()?;
+    let stored = file.len() as u64;
+    let (header, bytes) = codec::decode_file(file).ok()?;
+    if algo.hash(&bytes) != digest {
+        return None;
+    }
+    let record = match header.kind {
+        ObjectKind::Record => Some(postcard::from_bytes::<RecordV1>(&bytes).ok()?),
+        ObjectKind::Data => None,
+    };
+    let row = BlobRow {
+        digest,
+        size: header.len,
+        stored,
+        codec: header.codec,
+        inline: None,
+    };
+    Some((row, record))
+}
+
+/// Writes the rows and the recoverable snapshots in one transaction.
+fn fill(
+    conn: &mut Connection,
+    vfs: &dyn crate::Vfs,
+    root: &Utf8Path,
+    found: &Found,
+    inline: &[BlobRow],
+    refs_of: RefsOf<'_>,
+    report: &mut RebuildReport,
+) -> Result<()> {
+    let manifests: BTreeMap<Digest, &BlobRow> = found.rows.iter().map(|r| (r.digest, r)).collect();
+    let mut records: Vec<&(Digest, RecordV1)> = found.records.iter().collect();
+    records.sort_by_key(|(digest, r)| (r.created_ns, *digest));
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(Error::index("begin"))?;
+    for row in found.rows.iter().chain(inline) {
+        index::insert_blob(&tx, row)?;
+    }
+    for (digest, record) in records {
+        let refs = manifests
+            .get(&record.manifest)
+            .and_then(|row| read_blob_file(vfs, root, row))
+            .and_then(|bytes| refs_of(&bytes));
+        let Some(refs) = refs else {
+            report.lost_snapshots += 1;
+            continue;
+        };
+        let mut snapshot = NewSnapshot::new(record.kind, record.manifest);
+        snapshot.created_ns = record.created_ns;
+        snapshot.label.clone_from(&record.label);
+        snapshot.meta.clone_from(&record.meta);
+        snapshot.refs = refs;
+        index::insert_snapshot(&tx, &snapshot, digest)?;
+        report.snapshots += 1;
+    }
+    index::bump_gc_generation(&tx)?;
+    tx.commit().map_err(Error::index("commit"))
+}
+
+fn read_blob_file(vfs: &dyn crate::Vfs, root: &Utf8Path, row: &BlobRow) -> Option<Vec<u8>> {
+    let hex = row.digest.to_string();
+    let file = vfs
+        .read(&root.join("objects").join(&hex[..2]).join(&hex))
+        .ok()?;
+    codec::decode_file(file).ok().map(|(_, bytes)| bytes)
+}

@@ -1,0 +1,155 @@
+use std::collections::HashMap;
+
+use autosave_store::{Digest, Error, NewSnapshot, Options, Problem, SnapshotKind, Store};
+
+use crate::{new_store, random_bytes};
+
+/// Commits a snapshot whose manifest bytes are `name`, remembering its refs for the rebuild.
+fn commit_named(
+    store: &Store,
+    name: &str,
+    contents: &[&[u8]],
+    refs: &mut HashMap<Vec<u8>, Vec<Digest>>,
+) -> Vec<Digest> {
+    let batch = store.batch().unwrap();
+    let digests: Vec<Digest> = contents
+        .iter()
+        .map(|c| batch.put(c).unwrap().digest)
+        .collect();
+    let manifest = batch.put_file(name.as_bytes()).unwrap().digest;
+    let mut snap = NewSnapshot::new(SnapshotKind::Autosave, manifest);
+    snap.refs = digests.clone();
+    snap.label = name.to_owned();
+    batch.commit(snap).unwrap();
+    refs.insert(name.as_bytes().to_vec(), digests.clone());
+    digests
+}
+
+type Refs = HashMap<Vec<u8>, Vec<Digest>>;
+
+fn setup() -> (tempfile::TempDir, Store, Refs, Vec<Vec<u8>>) {
+    let (dir, store) = new_store();
+    let mut refs = HashMap::new();
+    let contents = vec![
+        random_bytes(100_000, 1),
+        random_bytes(200_000, 2),
+        random_bytes(3000, 3),
+    ];
+    commit_named(&store, "first", &[&contents[0]], &mut refs);
+    commit_named(
+        &store,
+        "second",
+        &[&contents[0], &contents[1], &contents[2]],
+        &mut refs,
+    );
+    (dir, store, refs, contents)
+}
+
+fn remove_index(root: &camino::Utf8Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(root.join(format!("index.sqlite{suffix}")));
+    }
+}
+
+#[test]
+fn a_deleted_index_is_rebuilt_from_the_files_and_names_what_only_it_held() {
+    let (_dir, store, refs, contents) = setup();
+    let root = store.root().to_owned();
+    drop(store);
+    remove_index(&root);
+    assert!(matches!(
+        Store::open(&root),
+        Err(Error::DamagedIndex { .. })
+    ));
+
+    let refs_of = |bytes: &[u8]| refs.get(bytes).cloned();
+    let (store, report) = Store::rebuild_index(&root, Options::default(), &refs_of).unwrap();
+    assert_eq!(report.snapshots, 2);
+    assert_eq!(report.lost_snapshots, 0);
+    assert_eq!(
+        report.inline_blobs, 0,
+        "the index was gone, and with it the inline blob"
+    );
+    let labels: Vec<String> = store
+        .snapshots()
+        .unwrap()
+        .iter()
+        .map(|s| s.label.clone())
+        .collect();
+    assert_eq!(labels, ["first", "second"]);
+    for c in &contents[..2] {
+        assert_eq!(store.get(&store.digest_of(c)).unwrap().as_ref(), Some(c));
+    }
+    // The 3,000-byte blob lived only in the index: verify names the snapshot that needed it.
+    let verify = store.verify(true).unwrap();
+    assert_eq!(verify.damaged.len(), 1);
+    assert_eq!(verify.damaged[0].problem, Problem::NotInIndex);
+    assert_eq!(verify.damaged_snapshots, [store.snapshots().unwrap()[1].id]);
+}
+
+#[test]
+fn rebuilding_a_healthy_index_carries_its_inline_blobs_over() {
+    let (_dir, store, refs, contents) = setup();
+    let root = store.root().to_owned();
+    drop(store);
+    let refs_of = |bytes: &[u8]| refs.get(bytes).cloned();
+    let (store, report) = Store::rebuild_index(&root, Options::default(), &refs_of).unwrap();
+    assert_eq!((report.snapshots, report.inline_blobs), (2, 1));
+    assert!(store.verify(true).unwrap().is_clean());
+    for c in &contents {
+        assert_eq!(store.get(&store.digest_of(c)).unwrap().as_ref(), Some(c));
+    }
+}
+
+#[test]
+fn a_garbage_index_is_replaced_and_damaged_blob_files_are_left_out() {
+    let (_dir, store, refs, contents) = setup();
+    let root = store.root().to_owned();
+    let damaged = store.digest_of(&contents[1]);
+    drop(store);
+    std::fs::write(root.join("index.sqlite"), b"this is not a database").unwrap();
+    let _ = std::fs::remove_file(root.join("index.sqlite-wal"));
+    let hex = damaged.to_string();
+    let path = root.join("objects").join(&hex[..2]).join(&hex);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[500] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+
+    let refs_of = |bytes: &[u8]| refs.get(bytes).cloned();
+    let (store, report) = Store::rebuild_index(&root, Options::default(), &refs_of).unwrap();
+    assert_eq!(report.damaged_files, 1);
+    assert_eq!(report.snapshots, 2);
+    assert_eq!(
+        store.get(&store.digest_of(&contents[0])).unwrap().as_ref(),
+        Some(&contents[0])
+    );
+    assert_eq!(
+        store.get(&damaged).unwrap(),
+        None,
+        "a damaged file is not indexed"
+    );
+    assert!(!store.verify(false).unwrap().is_clean());
+}
+
+#[test]
+fn a_snapshot_whose_manifest_cannot_be_decoded_is_reported_lost() {
+    let (_dir, store, _refs, _) = setup();
+    let root = store.root().to_owned();
+    drop(store);
+    let (store, report) =
+        Store::rebuild_index(&root, Options::default(), &|_: &[u8]| None).unwrap();
+    assert_eq!((report.snapshots, report.lost_snapshots), (0, 2));
+    assert!(store.snapshots().unwrap().is_empty());
+}
+
+#[test]
+fn rebuild_is_refused_while_the_store_is_in_use() {
+    let (_dir, store, refs, _) = setup();
+    let reader = store.reader().unwrap();
+    let refs_of = |bytes: &[u8]| refs.get(bytes).cloned();
+    assert!(matches!(
+        Store::rebuild_index(store.root(), Options::default(), &refs_of),
+        Err(Error::Busy { .. })
+    ));
+    drop(reader);
+}
