@@ -164,6 +164,15 @@ impl ChangeCache {
         self.entries.get(path).filter(|c| c.whole == Some(whole))
     }
 
+    /// The chunk list last stored for `path`, whatever its status or token now: the starting
+    /// point for re-chunking content that changed ([`crate::resync`]).
+    pub(crate) fn chunks_of(&self, path: &EntryPath) -> Option<&[crate::manifest::Chunk]> {
+        match &self.entries.get(path)?.content {
+            Content::Chunks(chunks) => Some(chunks),
+            _ => None,
+        }
+    }
+
     /// The manifest last written from this cache, if it still describes every entry.
     pub(crate) fn last_manifest(&self) -> Option<&(Digest, Arc<Manifest>)> {
         self.last.as_ref()

@@ -19,3 +19,11 @@ pub(crate) fn cut_slice<'a>(
 pub(crate) fn stream<R: Read>(reader: R, p: &ChunkParams) -> StreamCDC<R> {
     StreamCDC::new(reader, p.min as usize, p.avg as usize, p.max as usize)
 }
+
+/// The length of the first chunk of `bytes`, which must hold the content from a chunk start up to
+/// `max` bytes or its end, whichever comes first: then it is the cut [`cut_slice`] would make there.
+pub(crate) fn first_cut(bytes: &[u8], p: &ChunkParams) -> usize {
+    FastCDC::new(bytes, p.min as usize, p.avg as usize, p.max as usize)
+        .next()
+        .map_or(bytes.len(), |c| c.length)
+}

@@ -55,6 +55,7 @@ mod node;
 mod path;
 mod read;
 mod restore;
+mod resync;
 mod write;
 
 pub use cache::{ChangeCache, FileStat, RACY_MARGIN_NS};

@@ -18,6 +18,7 @@ use crate::ingest;
 use crate::manifest::{Content, Manifest, ManifestEntry};
 use crate::node::{Node, Source};
 use crate::path::EntryPath;
+use crate::resync::{self, FileData};
 
 /// What to record with a snapshot.
 #[derive(Clone, Debug)]
@@ -278,6 +279,13 @@ fn lent(ctx: &Ctx<'_, '_>, node: &Node<'_>, meta: String, bytes: &[u8]) -> Proce
         let content = ingest::bytes(ctx.batch, bytes, &ctx.chunking)?;
         return Ok(Ok(fresh(ctx, node, meta, content, None, None)));
     }
+    if let Some(old) = ctx.cache.chunks_of(&node.path) {
+        let content = match resync::resync(ctx.batch, &bytes, old, &ctx.chunking) {
+            Ok(content) => content?,
+            Err(e) => return Ok(Err(entry_error(node, &e))),
+        };
+        return Ok(Ok(fresh(ctx, node, meta, content, None, None)));
+    }
     let whole = whole_digest(ctx.batch.store(), bytes);
     if let Some(hit) = ctx.cache.by_whole(&node.path, whole)
         && holds(ctx.batch, &hit.content)?
@@ -316,7 +324,7 @@ fn file(ctx: &Ctx<'_, '_>, node: &Node<'_>, meta: String, path: &Path) -> Proces
     {
         return Ok(Ok(reuse(ctx, node, meta, hit, Some(stat), Outcome::Stat)));
     }
-    match read_file(ctx, path, stat) {
+    match read_file(ctx, node, path, stat) {
         Ok(content) => Ok(Ok(fresh(ctx, node, meta, content?, Some(stat), None))),
         Err(e) => Ok(Err(entry_error(node, &e))),
     }
@@ -324,8 +332,22 @@ fn file(ctx: &Ctx<'_, '_>, node: &Node<'_>, meta: String, path: &Path) -> Proces
 
 /// Reads a file, and checks that it did not change while being read (else the snapshot would
 /// hold a torn mix of two versions); a file that keeps changing is an error for this entry.
-fn read_file(ctx: &Ctx<'_, '_>, path: &Path, before: FileStat) -> io::Result<Result<Content>> {
-    let content = ingest::reader(ctx.batch, File::open(path)?, &ctx.chunking)?;
+fn read_file(
+    ctx: &Ctx<'_, '_>,
+    node: &Node<'_>,
+    path: &Path,
+    before: FileStat,
+) -> io::Result<Result<Content>> {
+    let file = File::open(path)?;
+    let content = match ctx.cache.chunks_of(&node.path) {
+        Some(old) if before.size > ctx.chunking.threshold => resync::resync(
+            ctx.batch,
+            &FileData::new(file, before.size),
+            old,
+            &ctx.chunking,
+        )?,
+        _ => ingest::reader(ctx.batch, file, &ctx.chunking)?,
+    };
     let after = FileStat::of(&std::fs::metadata(path)?);
     if after == before {
         Ok(content)
