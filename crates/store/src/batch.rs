@@ -2,8 +2,9 @@
 //!
 //! 1. The batch holds `LOCK` shared from creation to commit, so no GC runs in between.
 //! 2. Each put hashes the bytes and dedupes against index rows (and this batch's own puts).
-//! 3. A new large blob becomes a file through [`vfs::publish`] (temp → write → fsync → link).
-//! 4. Commit fsyncs each touched directory once,
+//! 3. A new large blob becomes a file as in [`vfs::publish`]: the put writes a temp file, and an
+//!    I/O thread of the batch ([`crate::flush`]) fsyncs it and links it at its name.
+//! 4. Commit waits for every such file, then fsyncs each touched directory once,
 //! 5. then writes every row in one `BEGIN IMMEDIATE` transaction and commits it.
 //! 6. Only then does `commit` return `Ok`.
 
@@ -16,11 +17,12 @@ use camino::Utf8PathBuf;
 use crate::codec::{self, Encoded, ObjectKind};
 use crate::digest::{Digest, DigestSet};
 use crate::error::{Error, Result};
+use crate::flush::{self, Finished, Flusher, Job};
 use crate::index::{self, BlobRow};
 use crate::lock::LockGuard;
 use crate::snapshot::{NewSnapshot, RecordV1, SnapshotId};
 use crate::store::Store;
-use crate::vfs::{self, Published};
+use crate::vfs;
 
 /// A set of puts that becomes durable, together with one snapshot, at [`Batch::commit`].
 ///
@@ -34,6 +36,7 @@ pub struct Batch<'s> {
     store: &'s Store,
     _lock: LockGuard,
     pending: Mutex<Pending>,
+    flusher: Mutex<Flusher>,
     // Counted outside the mutex: a dedup hit should cost little more than hashing.
     puts: AtomicU64,
     bytes_put: AtomicU64,
@@ -45,6 +48,8 @@ struct Pending {
     seen: DigestSet,
     /// Directories whose new entries must be made durable before the index commit.
     dirs: BTreeSet<Utf8PathBuf>,
+    /// Blob files the flusher finished on the calling thread.
+    flushed: Finished,
     stats: BatchStats,
 }
 
@@ -93,6 +98,7 @@ impl Store {
             store: self,
             _lock: lock,
             pending: Mutex::new(Pending::default()),
+            flusher: Mutex::new(Flusher::new(self.inner.vfs.clone())),
             puts: AtomicU64::new(0),
             bytes_put: AtomicU64::new(0),
         })
@@ -181,15 +187,19 @@ impl<'s> Batch<'s> {
         }
         let header = codec::header(enc.codec, kind, size);
         let parts: [&[u8]; 2] = [&header, &enc.payload];
-        let name = digest.to_string();
-        if vfs::publish(vfs, &dir, &name, &parts)? == Published::Existed
-            && !self.existing_file_is_good(digest, size)
-        {
-            vfs::replace(vfs, &dir, &name, &parts)?;
-        }
+        let temp = vfs::write_temp(vfs, &dir, &parts)?;
+        let job = Job {
+            temp,
+            target: dir.join(digest.to_string()),
+            digest,
+            size,
+        };
+        let done = self.flusher().submit(job);
+        let mut pending = self.pending();
+        flush::merge(&mut pending.flushed, done);
         // Even a file that existed needs the directory fsync: its writer (another process, not
         // yet committed) may not have made its name durable yet.
-        self.pending().dirs.insert(dir);
+        pending.dirs.insert(dir);
         Ok(BlobRow {
             digest,
             size,
@@ -199,8 +209,7 @@ impl<'s> Batch<'s> {
         })
     }
 
-    /// A file at a blob's name with no index row is left over from a crash or being written by
-    /// another process; use it only if it decodes to the right bytes.
+    /// Whether the file at a blob's name decodes to the right bytes.
     fn existing_file_is_good(&self, digest: Digest, size: u64) -> bool {
         let probe = BlobRow {
             digest,
@@ -234,7 +243,11 @@ impl<'s> Batch<'s> {
         self.check_references(&snapshot)?;
         let record = self.put_record(&snapshot)?;
         let stats = self.stats();
-        let pending = std::mem::take(&mut *self.pending());
+        let mut pending = std::mem::take(&mut *self.pending());
+        // ORDER: every new file's data must be durable, and linked, before its directory fsync.
+        let mut flushed = self.flusher().finish();
+        flush::merge(&mut flushed, std::mem::take(&mut pending.flushed));
+        self.settle(flushed)?;
         // ORDER: every new file's name must be durable before the index row that points at it.
         for dir in &pending.dirs {
             vfs::sync_dir(&*self.store.inner.vfs, dir)?;
@@ -245,6 +258,37 @@ impl<'s> Batch<'s> {
             known.insert(row.digest);
         }
         Ok(Commit { id, stats })
+    }
+
+    /// Fails if any blob file could not be made durable; otherwise resolves the files whose name
+    /// was taken: a file at a blob's name with no index row is left over from a crash or being
+    /// written by another process, and is kept only if it decodes to the right bytes, else the
+    /// new (durable) copy is renamed over it.
+    fn settle(&self, flushed: Finished) -> Result<()> {
+        let vfs = &*self.store.inner.vfs;
+        if let Some(e) = flushed.error {
+            for existed in &flushed.existed {
+                let _ = vfs.remove_file(&existed.temp);
+            }
+            return Err(e);
+        }
+        let mut existed = flushed.existed.into_iter();
+        while let Some(e) = existed.next() {
+            let kept = if self.existing_file_is_good(e.digest, e.size) {
+                vfs.remove_file(&e.temp)
+                    .map_err(|err| Error::io("remove", &e.temp, err))
+            } else {
+                vfs.rename(&e.temp, &e.target)
+                    .map_err(|err| Error::io("rename", &e.target, err))
+            };
+            if let Err(err) = kept {
+                for rest in existed {
+                    let _ = vfs.remove_file(&rest.temp);
+                }
+                return Err(err);
+            }
+        }
+        Ok(())
     }
 
     fn check_references(&self, snapshot: &NewSnapshot) -> Result<()> {
@@ -289,6 +333,12 @@ impl<'s> Batch<'s> {
         // ORDER: success is reported only after this COMMIT (WAL, synchronous=FULL) returns.
         tx.commit().map_err(Error::index("commit"))?;
         Ok(id)
+    }
+
+    fn flusher(&self) -> MutexGuard<'_, Flusher> {
+        // The flusher's state is a channel and thread handles; a panic while holding it leaves
+        // them usable.
+        self.flusher.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn pending(&self) -> MutexGuard<'_, Pending> {

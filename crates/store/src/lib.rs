@@ -50,6 +50,7 @@ mod batch;
 mod codec;
 mod digest;
 mod error;
+mod flush;
 mod format;
 mod gc;
 mod index;

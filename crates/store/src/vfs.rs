@@ -12,7 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -156,29 +156,47 @@ pub(crate) fn publish(
     name: &str,
     parts: &[&[u8]],
 ) -> Result<Published> {
-    let temp = dir.join(temp_name());
-    let target = dir.join(name);
-    vfs.write_new(&temp, parts)
-        .map_err(|e| Error::io("create", &temp, e))?;
-    let outcome = finish_publish(vfs, &temp, &target);
-    if outcome.is_err() || matches!(outcome, Ok(Published::Existed)) {
+    let temp = write_temp(vfs, dir, parts)?;
+    let outcome = finish_publish(vfs, &temp, &dir.join(name));
+    if matches!(outcome, Ok(Published::Existed)) {
         let _ = vfs.remove_file(&temp);
     }
     outcome
 }
 
-fn finish_publish(vfs: &dyn Vfs, temp: &Utf8Path, target: &Utf8Path) -> Result<Published> {
+/// The first half of [`publish`]: writes `parts` to a new temp file in `dir` and returns its
+/// path. [`finish_publish`] (possibly on another thread) completes it.
+pub(crate) fn write_temp(vfs: &dyn Vfs, dir: &Utf8Path, parts: &[&[u8]]) -> Result<Utf8PathBuf> {
+    let temp = dir.join(temp_name());
+    vfs.write_new(&temp, parts)
+        .map_err(|e| Error::io("create", &temp, e))?;
+    Ok(temp)
+}
+
+/// The second half of [`publish`]: fsyncs `temp`, then links it at `target` without clobbering
+/// and removes the temp name. On `Existed` the temp file is left in place (durable) for the caller
+/// to drop or to rename over a damaged `target`; on an error it is removed.
+pub(crate) fn finish_publish(
+    vfs: &dyn Vfs,
+    temp: &Utf8Path,
+    target: &Utf8Path,
+) -> Result<Published> {
     // ORDER: the data must be durable before any name points at it.
-    vfs.sync_file(temp)
-        .map_err(|e| Error::io("fsync", temp, e))?;
-    match vfs.link(temp, target) {
-        Ok(()) => {
-            remove_temp(vfs, temp)?;
-            Ok(Published::Created)
-        }
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(Published::Existed),
-        Err(e) => Err(Error::io("link", target, e)),
+    let outcome = vfs
+        .sync_file(temp)
+        .map_err(|e| Error::io("fsync", temp, e))
+        .and_then(|()| match vfs.link(temp, target) {
+            Ok(()) => {
+                remove_temp(vfs, temp)?;
+                Ok(Published::Created)
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(Published::Existed),
+            Err(e) => Err(Error::io("link", target, e)),
+        });
+    if outcome.is_err() {
+        let _ = vfs.remove_file(temp);
     }
+    outcome
 }
 
 fn remove_temp(vfs: &dyn Vfs, temp: &Utf8Path) -> Result<()> {
@@ -188,25 +206,6 @@ fn remove_temp(vfs: &dyn Vfs, temp: &Utf8Path) -> Result<()> {
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io("remove", temp, e)),
     }
-}
-
-/// Replaces `dir/name` with `parts`: for a file known to be damaged, never for a good one.
-pub(crate) fn replace(vfs: &dyn Vfs, dir: &Utf8Path, name: &str, parts: &[&[u8]]) -> Result<()> {
-    let temp = dir.join(temp_name());
-    let target = dir.join(name);
-    vfs.write_new(&temp, parts)
-        .map_err(|e| Error::io("create", &temp, e))?;
-    let done = vfs
-        .sync_file(&temp)
-        .map_err(|e| Error::io("fsync", &temp, e))
-        .and_then(|()| {
-            vfs.rename(&temp, &target)
-                .map_err(|e| Error::io("rename", &target, e))
-        });
-    if done.is_err() {
-        let _ = vfs.remove_file(&temp);
-    }
-    done
 }
 
 /// Creates `path` if it is missing; `true` if it was created (its parent then needs an fsync).

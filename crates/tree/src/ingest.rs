@@ -13,10 +13,6 @@ use crate::manifest::{Chunk, Content};
 /// Content up to this many bytes is kept in the manifest itself.
 pub const INLINE_MAX: usize = 64;
 
-/// Chunks read ahead from a stream and put in parallel; bounds a stream's memory to this many
-/// maximum-size chunks.
-const WINDOW: usize = 4;
-
 /// Stores `bytes` without copying them (beyond what compression needs).
 pub(crate) fn bytes(batch: &Batch<'_>, bytes: &[u8], p: &ChunkParams) -> Result<Content> {
     let len = bytes.len() as u64;
@@ -42,11 +38,13 @@ fn put_chunk(batch: &Batch<'_>, bytes: &[u8]) -> Result<Chunk> {
     })
 }
 
-/// Stores what `reader` yields, streaming: at most `threshold + 1` bytes, or a window of chunks,
-/// are in memory at once. Returns the content and the bytes read.
+/// Stores what `reader` yields, streaming: at most `threshold + 1` bytes, or one chunk per
+/// worker thread, are in memory at once. The chunker runs on whichever worker pulls the next
+/// chunk while the others hash and compress theirs, so chunking and compression overlap.
+/// Returns the content.
 pub(crate) fn reader(
     batch: &Batch<'_>,
-    mut reader: impl Read,
+    mut reader: impl Read + Send,
     p: &ChunkParams,
 ) -> io::Result<Result<Content>> {
     let mut head = Vec::new();
@@ -54,29 +52,24 @@ pub(crate) fn reader(
     if head.len() as u64 <= p.threshold {
         return Ok(bytes(batch, &head, p));
     }
-    let mut chunks = Vec::new();
-    let mut window = Vec::with_capacity(WINDOW);
-    for piece in chunk::stream(io::Cursor::new(head).chain(reader), p) {
-        window.push(piece.map_err(io::Error::other)?.data);
-        if window.len() == WINDOW {
-            match put_window(batch, &mut window) {
-                Ok(mut done) => chunks.append(&mut done),
-                Err(e) => return Ok(Err(e)),
-            }
+    let mut done: Vec<(usize, io::Result<Result<Chunk>>)> =
+        chunk::stream(io::Cursor::new(head).chain(reader), p)
+            .enumerate()
+            .par_bridge()
+            .map(|(i, piece)| {
+                let put = piece
+                    .map_err(io::Error::other)
+                    .map(|piece| put_chunk(batch, &piece.data));
+                (i, put)
+            })
+            .collect();
+    done.sort_unstable_by_key(|(i, _)| *i);
+    let mut chunks = Vec::with_capacity(done.len());
+    for (_, put) in done {
+        match put? {
+            Ok(chunk) => chunks.push(chunk),
+            Err(e) => return Ok(Err(e)),
         }
     }
-    match put_window(batch, &mut window) {
-        Ok(mut done) => chunks.append(&mut done),
-        Err(e) => return Ok(Err(e)),
-    }
     Ok(Ok(Content::Chunks(chunks)))
-}
-
-fn put_window(batch: &Batch<'_>, window: &mut Vec<Vec<u8>>) -> Result<Vec<Chunk>> {
-    let done = window
-        .par_iter()
-        .map(|data| put_chunk(batch, data))
-        .collect::<Result<Vec<_>>>();
-    window.clear();
-    done
 }
