@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use autosave_store::Store;
+use rayon::prelude::*;
 
 use crate::dir::{KIND_DIR, KIND_SYMLINK};
 use crate::error::{Error, Result};
@@ -61,12 +62,53 @@ pub fn restore_dir(
     check_paths(&entries)?;
     prepare_target(target, options.force)?;
     let mut report = RestoreReport::default();
+    // Every directory first, so that the files can then be written in any order.
     let mut dirs = BTreeSet::from([target.to_path_buf()]);
     for entry in &entries {
-        restore_entry(store, entry, target, &mut dirs, &mut report)?;
+        make_parents(target, &entry.path, &mut dirs)?;
+        if entry.kind == KIND_DIR {
+            let path = local_path(target, &entry.path);
+            fsio::ensure_dir(&path).map_err(|e| Error::io("mkdir", &path, e))?;
+            report.dirs += 1;
+            dirs.insert(path);
+        }
+    }
+    // Files and symlinks in parallel: each waits on its fsync, so more threads than cores keep
+    // the disk and the decompression busy together.
+    let leaves: Vec<&&ManifestEntry> = entries.iter().filter(|e| e.kind != KIND_DIR).collect();
+    let restore_all = || {
+        leaves
+            .par_iter()
+            .map(|entry| restore_leaf(store, entry, target))
+            .collect::<Result<Vec<Leaf>>>()
+    };
+    let done = match rayon::ThreadPoolBuilder::new()
+        .num_threads(RESTORE_THREADS)
+        .build()
+    {
+        Ok(pool) => pool.install(restore_all)?,
+        Err(_) => restore_all()?,
+    };
+    for leaf in done {
+        match leaf {
+            Leaf::File(bytes) => {
+                report.files += 1;
+                report.bytes += bytes;
+            }
+            Leaf::Symlink => report.symlinks += 1,
+        }
     }
     finish_dirs(&entries, target, &dirs)?;
     Ok(report)
+}
+
+/// Threads that write restored files.
+const RESTORE_THREADS: usize = 8;
+
+/// What restoring one file or symlink did.
+enum Leaf {
+    File(u64),
+    Symlink,
 }
 
 /// Refuses any path that could leave the target, before anything is written.
@@ -124,45 +166,25 @@ fn prepare_target(target: &Path, force: bool) -> Result<()> {
     }
 }
 
-fn restore_entry(
-    store: &Store,
-    entry: &ManifestEntry,
-    target: &Path,
-    dirs: &mut BTreeSet<PathBuf>,
-    report: &mut RestoreReport,
-) -> Result<()> {
+/// Restores one file or symlink; its directory exists already.
+fn restore_leaf(store: &Store, entry: &ManifestEntry, target: &Path) -> Result<Leaf> {
     let path = local_path(target, &entry.path);
-    let parent = path
-        .parent()
-        .expect("a checked path has at least one key")
-        .to_path_buf();
-    make_parents(target, &entry.path, dirs)?;
     let at = &path;
     let io = |op: &'static str| move |e| Error::io(op, at, e);
-    match entry.kind.as_str() {
-        KIND_DIR => {
-            fsio::ensure_dir(&path).map_err(io("mkdir"))?;
-            report.dirs += 1;
-            dirs.insert(path.clone());
-        }
-        KIND_SYMLINK => {
-            let target = String::from_utf8(crate::read::read_content(store, &entry.content)?)
-                .map_err(|_| Error::BadManifest {
+    if entry.kind == KIND_SYMLINK {
+        let target =
+            String::from_utf8(crate::read::read_content(store, &entry.content)?).map_err(|_| {
+                Error::BadManifest {
                     reason: format!("symlink {} has a target that is not UTF-8", entry.path),
-                })?;
-            fsio::write_symlink(&path, &target).map_err(io("symlink"))?;
-            report.symlinks += 1;
-        }
-        _ => {
-            let (mode, mtime) = mode_and_mtime(&entry.meta);
-            let mut reader = ContentReader::new(store, &entry.content);
-            report.bytes +=
-                fsio::write_file(&path, &mut reader, mode, mtime).map_err(io("write"))?;
-            report.files += 1;
-        }
+                }
+            })?;
+        fsio::write_symlink(&path, &target).map_err(io("symlink"))?;
+        return Ok(Leaf::Symlink);
     }
-    dirs.insert(parent);
-    Ok(())
+    let (mode, mtime) = mode_and_mtime(&entry.meta);
+    let mut reader = ContentReader::new(store, &entry.content);
+    let bytes = fsio::write_file(&path, &mut reader, mode, mtime).map_err(io("write"))?;
+    Ok(Leaf::File(bytes))
 }
 
 fn local_path(target: &Path, path: &EntryPath) -> PathBuf {
@@ -171,7 +193,7 @@ fn local_path(target: &Path, path: &EntryPath) -> PathBuf {
     out
 }
 
-/// Creates the directories above an entry, refusing anything on the way that is not a real
+/// Creates the directories above an entry (and notes them for the final fsync), refusing anything on the way that is not a real
 /// directory (a symlink there could lead outside the target).
 fn make_parents(target: &Path, path: &EntryPath, dirs: &mut BTreeSet<PathBuf>) -> Result<()> {
     let mut at = target.to_path_buf();
