@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use autosave_store::Store;
+use autosave_store::{Meter, Progress, Store};
 
 use crate::dir::{KIND_DIR, KIND_SYMLINK};
 use crate::error::{Error, Result};
@@ -15,6 +15,7 @@ use crate::fsio;
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::meta::Meta;
 use crate::path::EntryPath;
+use crate::progress::Counting;
 use crate::read::ContentReader;
 
 /// How to restore.
@@ -25,6 +26,9 @@ pub struct RestoreOptions {
     pub force: bool,
     /// Restore only this entry and what lies below it. Default: everything.
     pub only: Option<EntryPath>,
+    /// Where to report entries written of those to restore, with the bytes of their files
+    /// (counted as they are written). Default: nowhere.
+    pub progress: Progress,
 }
 
 /// What a restore wrote.
@@ -62,8 +66,16 @@ pub fn restore_dir(
     prepare_target(target, options.force)?;
     let mut report = RestoreReport::default();
     let mut dirs = BTreeSet::from([target.to_path_buf()]);
+    let file_bytes = entries
+        .iter()
+        .filter(|e| is_file(e))
+        .map(|e| e.content.len());
+    let meter = options
+        .progress
+        .start(entries.len() as u64, file_bytes.sum());
     for entry in &entries {
-        restore_entry(store, entry, target, &mut dirs, &mut report)?;
+        restore_entry(store, entry, target, &mut dirs, &mut report, &meter)?;
+        meter.advance(1, 0);
     }
     finish_dirs(&entries, target, &dirs)?;
     Ok(report)
@@ -124,12 +136,17 @@ fn prepare_target(target: &Path, force: bool) -> Result<()> {
     }
 }
 
+fn is_file(entry: &ManifestEntry) -> bool {
+    entry.kind != KIND_DIR && entry.kind != KIND_SYMLINK
+}
+
 fn restore_entry(
     store: &Store,
     entry: &ManifestEntry,
     target: &Path,
     dirs: &mut BTreeSet<PathBuf>,
     report: &mut RestoreReport,
+    meter: &Meter<'_>,
 ) -> Result<()> {
     let path = local_path(target, &entry.path);
     let parent = path
@@ -155,7 +172,10 @@ fn restore_entry(
         }
         _ => {
             let (mode, mtime) = mode_and_mtime(&entry.meta);
-            let mut reader = ContentReader::new(store, &entry.content);
+            let mut reader = Counting {
+                inner: ContentReader::new(store, &entry.content),
+                meter,
+            };
             report.bytes +=
                 fsio::write_file(&path, &mut reader, mode, mtime).map_err(io("write"))?;
             report.files += 1;
