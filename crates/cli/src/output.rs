@@ -1,11 +1,13 @@
 //! Everything the CLI shows: JSON documents or aligned human text on stdout, messages on stderr,
-//! progress spinners on a terminal, humanised sizes and local times.
+//! progress bars on a terminal, humanised sizes and local times.
 
+use std::fmt;
 use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use autosave::store::Digest;
-use indicatif::{ProgressBar, ProgressStyle};
+use autosave::store::{Digest, Progress, ProgressEvent};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use serde::Serialize;
 
 /// The version of every JSON document's layout; bumped when a field changes meaning or goes.
@@ -78,18 +80,25 @@ impl Out {
         }
     }
 
-    /// A spinner on stderr showing `message` and the elapsed time, if progress is wanted and
-    /// stderr is a terminal; finished (and cleared) when dropped.
+    /// Whether to draw progress: wanted, on a terminal, and neither `--json` nor `-q`.
+    fn shows_progress(&self) -> bool {
+        self.progress && !self.json && !self.quiet && io::stderr().is_terminal()
+    }
+
+    /// A spinner on stderr showing `message` and the elapsed time, if progress is shown;
+    /// finished (and cleared) when dropped.
     pub(crate) fn spinner(&self, message: &str) -> Spinner {
-        let show = self.progress && !self.json && !self.quiet && io::stderr().is_terminal();
-        Spinner(show.then(|| {
-            let bar = ProgressBar::new_spinner().with_message(message.to_owned());
-            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
-                bar.set_style(style);
-            }
-            bar.enable_steady_tick(Duration::from_millis(100));
-            bar
-        }))
+        Spinner(self.shows_progress().then(|| spinning(message)))
+    }
+
+    /// A progress bar on stderr, if progress is shown: a spinner showing `message` until the
+    /// operation given [`Bar::progress`] knows its totals, then a bar of its bytes (when it
+    /// counts any) or of its items, named `unit`. Cleared when dropped.
+    pub(crate) fn bar(&self, message: &str, unit: &'static str) -> Bar {
+        Bar {
+            bar: self.shows_progress().then(|| spinning(message)),
+            unit,
+        }
     }
 
     /// A digest as shown to people: 12 hex digits, or all of them with `-v`.
@@ -100,6 +109,92 @@ impl Out {
         } else {
             hex[..12.min(hex.len())].to_owned()
         }
+    }
+}
+
+fn spinning(message: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner().with_message(message.to_owned());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+/// A progress bar fed by a library operation, or nothing; cleared when dropped.
+#[must_use = "the bar disappears when dropped"]
+pub(crate) struct Bar {
+    bar: Option<ProgressBar>,
+    unit: &'static str,
+}
+
+impl Bar {
+    /// What to hand the operation: updates this bar, or reports nowhere when there is none.
+    pub(crate) fn progress(&self) -> Progress {
+        let Some(bar) = self.bar.clone() else {
+            return Progress::none();
+        };
+        let unit = self.unit;
+        let styled = AtomicBool::new(false);
+        Progress::new(move |event| {
+            let bytes = event.bytes_total > 0;
+            // The totals never change: the first event sets the bar up.
+            if !styled.swap(true, Ordering::Relaxed) {
+                bar.set_length(if bytes {
+                    event.bytes_total
+                } else {
+                    event.items_total
+                });
+                bar.set_style(bar_style(bytes, unit));
+            }
+            show(&bar, unit, event);
+        })
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `snapshotting 1204/3391 entries [####>----] 1.2 GiB/3.4 GiB 210.5 MiB/s ETA 11s`, or
+/// without bytes `collecting garbage [####>----] 5120/20480 blobs 41234/s ETA 1s`; the bar takes
+/// what the terminal's width leaves.
+fn bar_style(bytes: bool, unit: &str) -> ProgressStyle {
+    let template = if bytes {
+        "{msg} {prefix} [{wide_bar}] {done}/{total} {rate} ETA {eta}".to_owned()
+    } else {
+        format!("{{msg}} [{{wide_bar}}] {{pos}}/{{len}} {unit} {{rate}} ETA {{eta}}")
+    };
+    let style = ProgressStyle::with_template(&template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("#>-")
+        .with_key("done", |s: &ProgressState, w: &mut dyn fmt::Write| {
+            let _ = w.write_str(&size(s.pos()));
+        })
+        .with_key("total", |s: &ProgressState, w: &mut dyn fmt::Write| {
+            let _ = w.write_str(&size(s.len().unwrap_or(0)));
+        });
+    if bytes {
+        style.with_key("rate", |s: &ProgressState, w: &mut dyn fmt::Write| {
+            let _ = write!(w, "{}/s", size(s.per_sec() as u64));
+        })
+    } else {
+        style.with_key("rate", |s: &ProgressState, w: &mut dyn fmt::Write| {
+            let _ = write!(w, "{:.0}/s", s.per_sec());
+        })
+    }
+}
+
+fn show(bar: &ProgressBar, unit: &str, e: ProgressEvent) {
+    if e.bytes_total > 0 {
+        bar.set_prefix(format!("{}/{} {unit}", e.items, e.items_total));
+        bar.set_position(e.bytes);
+    } else {
+        bar.set_position(e.items);
     }
 }
 

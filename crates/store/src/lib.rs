@@ -11,6 +11,9 @@
 //!   uncompressed bytes. Every read re-hashes what it returns.
 //! - [`NewSnapshot`] / [`SnapshotInfo`]: a snapshot to commit, and one that was committed.
 //!
+//! Long operations report how far they have come to a [`Progress`] callback
+//! ([`Store::verify_with`], [`GcOptions::progress`]).
+//!
 //! Blobs up to [`Options::inline_limit`] live inside the index; larger ones are files
 //! `objects/<2 hex>/<hex digest>`, written once and never rewritten. The format and the commit
 //! protocol, with what is on disk after a crash at each step, are in the project's
@@ -55,6 +58,7 @@ mod format;
 mod gc;
 mod index;
 mod lock;
+mod progress;
 mod rebuild;
 mod snapshot;
 mod stats;
@@ -67,6 +71,7 @@ pub use digest::{Digest, HashAlgo, Hasher};
 pub use error::{Error, GcRefusal, Result};
 pub use format::{ChunkParams, FORMAT_VERSION, StoreFormat};
 pub use gc::{GcOptions, GcReport};
+pub use progress::{Meter, Progress, ProgressEvent};
 pub use rebuild::{RebuildReport, RefsOf};
 pub use snapshot::{NewSnapshot, SnapshotId, SnapshotInfo, SnapshotKind, now_ns};
 pub use stats::Stats;

@@ -1,10 +1,11 @@
 //! Verification: is every blob that a snapshot needs present, and (optionally) intact?
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::index::{self, BlobRow};
+use crate::progress::Progress;
 use crate::snapshot::SnapshotId;
 use crate::store::Store;
 
@@ -74,6 +75,13 @@ impl Store {
     /// Checks that every blob referenced by a snapshot is present with the right size; with
     /// `read_data`, also reads and re-hashes each one.
     pub fn verify(&self, read_data: bool) -> Result<VerifyReport> {
+        self.verify_with(read_data, &Progress::none())
+    }
+
+    /// Like [`Store::verify`], reporting blobs checked of the referenced blobs to `progress`,
+    /// and with `read_data` their uncompressed bytes (a blob counts as done whatever its
+    /// state; bytes stay 0 without `read_data`).
+    pub fn verify_with(&self, read_data: bool, progress: &Progress) -> Result<VerifyReport> {
         let _lock = self.lock_shared()?;
         let (snapshots, users) = {
             let conn = self.conn();
@@ -88,9 +96,13 @@ impl Store {
             snapshots,
             ..VerifyReport::default()
         };
+        let sizes = self.sizes_for_progress(progress, read_data, &users)?;
+        let meter = progress.start(users.len() as u64, sizes.values().sum());
         for (digest, mut ids) in users {
             report.blobs_checked += 1;
-            if let Some(problem) = self.check_blob(&digest, read_data, &mut report.bytes_read)? {
+            let problem = self.check_blob(&digest, read_data, &mut report.bytes_read)?;
+            meter.advance(1, sizes.get(&digest).copied().unwrap_or(0));
+            if let Some(problem) = problem {
                 ids.sort();
                 ids.dedup();
                 report.damaged_snapshots.extend(&ids);
@@ -104,6 +116,25 @@ impl Store {
         report.damaged_snapshots.sort();
         report.damaged_snapshots.dedup();
         Ok(report)
+    }
+
+    /// The uncompressed size of each referenced blob that has a row, when progress counts
+    /// bytes read; empty otherwise.
+    fn sizes_for_progress(
+        &self,
+        progress: &Progress,
+        read_data: bool,
+        users: &BTreeMap<Digest, Vec<SnapshotId>>,
+    ) -> Result<HashMap<Digest, u64>> {
+        if !progress.is_active() || !read_data {
+            return Ok(HashMap::new());
+        }
+        let rows = index::all_blobs(&self.conn())?;
+        Ok(rows
+            .into_iter()
+            .filter(|(digest, ..)| users.contains_key(digest))
+            .map(|(digest, size, ..)| (digest, size))
+            .collect())
     }
 
     fn check_blob(

@@ -53,6 +53,7 @@ mod manifest;
 mod meta;
 mod node;
 mod path;
+mod progress;
 mod read;
 mod restore;
 mod resync;

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use autosave_store::Store;
+use autosave_store::{Meter, Progress, Store};
 use rayon::prelude::*;
 
 use crate::dir::{KIND_DIR, KIND_SYMLINK};
@@ -16,6 +16,7 @@ use crate::fsio;
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::meta::Meta;
 use crate::path::EntryPath;
+use crate::progress::Counting;
 use crate::read::ContentReader;
 
 /// How to restore.
@@ -26,6 +27,9 @@ pub struct RestoreOptions {
     pub force: bool,
     /// Restore only this entry and what lies below it. Default: everything.
     pub only: Option<EntryPath>,
+    /// Where to report entries written of those to restore, with the bytes of their files
+    /// (counted as they are written). Default: nowhere.
+    pub progress: Progress,
 }
 
 /// What a restore wrote.
@@ -64,6 +68,13 @@ pub fn restore_dir(
     let mut report = RestoreReport::default();
     // Every directory first, so that the files can then be written in any order.
     let mut dirs = BTreeSet::from([target.to_path_buf()]);
+    let file_bytes = entries
+        .iter()
+        .filter(|e| is_file(e))
+        .map(|e| e.content.len());
+    let meter = options
+        .progress
+        .start(entries.len() as u64, file_bytes.sum());
     for entry in &entries {
         make_parents(target, &entry.path, &mut dirs)?;
         if entry.kind == KIND_DIR {
@@ -71,6 +82,7 @@ pub fn restore_dir(
             fsio::ensure_dir(&path).map_err(|e| Error::io("mkdir", &path, e))?;
             report.dirs += 1;
             dirs.insert(path);
+            meter.advance(1, 0);
         }
     }
     // Files and symlinks in parallel: each waits on its fsync, so more threads than cores keep
@@ -79,7 +91,11 @@ pub fn restore_dir(
     let restore_all = || {
         leaves
             .par_iter()
-            .map(|entry| restore_leaf(store, entry, target))
+            .map(|entry| {
+                let leaf = restore_leaf(store, entry, target, &meter)?;
+                meter.advance(1, 0);
+                Ok(leaf)
+            })
             .collect::<Result<Vec<Leaf>>>()
     };
     let done = match rayon::ThreadPoolBuilder::new()
@@ -166,8 +182,17 @@ fn prepare_target(target: &Path, force: bool) -> Result<()> {
     }
 }
 
+fn is_file(entry: &ManifestEntry) -> bool {
+    entry.kind != KIND_DIR && entry.kind != KIND_SYMLINK
+}
+
 /// Restores one file or symlink; its directory exists already.
-fn restore_leaf(store: &Store, entry: &ManifestEntry, target: &Path) -> Result<Leaf> {
+fn restore_leaf(
+    store: &Store,
+    entry: &ManifestEntry,
+    target: &Path,
+    meter: &Meter<'_>,
+) -> Result<Leaf> {
     let path = local_path(target, &entry.path);
     let at = &path;
     let io = |op: &'static str| move |e| Error::io(op, at, e);
@@ -182,7 +207,10 @@ fn restore_leaf(store: &Store, entry: &ManifestEntry, target: &Path) -> Result<L
         return Ok(Leaf::Symlink);
     }
     let (mode, mtime) = mode_and_mtime(&entry.meta);
-    let mut reader = ContentReader::new(store, &entry.content);
+    let mut reader = Counting {
+        inner: ContentReader::new(store, &entry.content),
+        meter,
+    };
     let bytes = fsio::write_file(&path, &mut reader, mode, mtime).map_err(io("write"))?;
     Ok(Leaf::File(bytes))
 }

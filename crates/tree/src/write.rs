@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use autosave_store::{
-    Batch, ChunkParams, Digest, NewSnapshot, SnapshotId, SnapshotKind, Store, now_ns,
+    Batch, ChunkParams, Digest, NewSnapshot, Progress, SnapshotId, SnapshotKind, Store, now_ns,
 };
 use rayon::prelude::*;
 
@@ -18,6 +18,7 @@ use crate::ingest;
 use crate::manifest::{Content, Manifest, ManifestEntry};
 use crate::node::{Node, Source};
 use crate::path::EntryPath;
+use crate::progress;
 use crate::resync::{self, FileData};
 
 /// What to record with a snapshot.
@@ -34,10 +35,14 @@ pub struct SnapshotSpec {
     /// Commit nothing if the manifest turns out to be this one (typically the newest
     /// snapshot's): the tree has not changed.
     pub unless_manifest: Option<Digest>,
+    /// Where to report entries processed of the nodes, with bytes: lent bytes by their length,
+    /// files by their size when the snapshot starts (looked up only when a callback listens),
+    /// readers as 0. An entry counts when it is stored, skipped or found unreadable.
+    pub progress: Progress,
 }
 
 impl SnapshotSpec {
-    /// A spec of `kind` with no label, metadata, parent or skip condition.
+    /// A spec of `kind` with no label, metadata, parent, skip condition or progress.
     pub fn new(kind: SnapshotKind) -> Self {
         Self {
             kind,
@@ -45,6 +50,7 @@ impl SnapshotSpec {
             meta: String::new(),
             parent: None,
             unless_manifest: None,
+            progress: Progress::none(),
         }
     }
 }
@@ -139,9 +145,15 @@ pub fn write_snapshot(
         chunking: store.format().chunking,
         started_ns: now_ns(),
     };
+    let meter = progress::Entries::start(&spec.progress, nodes);
     let results = nodes
         .par_iter()
-        .map(|n| process(&ctx, n))
+        .enumerate()
+        .map(|(i, n)| {
+            let processed = process(&ctx, n);
+            meter.done(i);
+            processed
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut report = Report {
         entries: nodes.len() as u64,

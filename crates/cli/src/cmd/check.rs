@@ -60,14 +60,10 @@ impl From<&Damage> for DamageDoc {
 
 pub(crate) fn run(ctx: &Ctx, read_data: bool) -> Result<Exit> {
     let store = ctx.open()?;
-    let what = if read_data {
-        "checking and reading every blob"
-    } else {
-        "checking blobs"
-    };
-    let spinner = ctx.out.spinner(what);
-    let report = store.verify(read_data)?;
-    drop(spinner);
+    let what = if read_data { "reading" } else { "checking" };
+    let bar = ctx.out.bar(what, "blobs");
+    let report = store.verify_with(read_data, &bar.progress())?;
+    drop(bar);
     let doc = Doc {
         read_data,
         snapshots: report.snapshots,

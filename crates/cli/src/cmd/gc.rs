@@ -20,9 +20,12 @@ struct Doc {
 
 pub(crate) fn run(ctx: &Ctx, dry_run: bool) -> Result<Exit> {
     let store = ctx.open()?;
-    let spinner = ctx.out.spinner("collecting garbage");
-    let r = store.gc_with(GcOptions { dry_run })?;
-    drop(spinner);
+    let bar = ctx.out.bar("collecting garbage", "blobs");
+    let r = store.gc_with(GcOptions {
+        dry_run,
+        progress: bar.progress(),
+    })?;
+    drop(bar);
     let doc = Doc {
         dry_run,
         blobs_kept: r.blobs_kept,

@@ -49,17 +49,19 @@ pub(crate) fn run(ctx: &Ctx, req: &Request<'_>) -> Result<Exit> {
     let store = ctx.open()?;
     let info = resolve(&store, req.snap)?;
     let manifest = manifest(&store, &info)?;
-    let options = RestoreOptions {
+    let mut options = RestoreOptions {
         force: req.force,
         only: req.only.cloned(),
+        ..RestoreOptions::default()
     };
     let id = info.id.0;
     let doc = if req.dry_run {
         plan(id, &manifest, req, &options)?
     } else {
-        let spinner = ctx.out.spinner(&format!("restoring snapshot {}", info.id));
+        let bar = ctx.out.bar("restoring", "entries");
+        options.progress = bar.progress();
         let report = tree::restore_dir(&store, &manifest, req.target, &options).map_err(explain)?;
-        drop(spinner);
+        drop(bar);
         done(id, req.target, &report)
     };
     let human = |d: &Doc| text(d);

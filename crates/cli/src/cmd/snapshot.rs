@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use autosave::store::{SnapshotKind, Store};
+use autosave::store::{Progress, SnapshotKind, Store};
 use autosave::tree::{self, SnapshotSpec, Written};
 use serde::Serialize;
 
@@ -103,9 +103,9 @@ struct Doc {
 pub(crate) fn run(ctx: &Ctx, dir: &Path, label: Option<&str>) -> Result<Exit> {
     let dir = canonical_dir(dir)?;
     let store = ctx.open_for_dir(&dir)?;
-    let spinner = ctx.out.spinner(&format!("snapshotting {}", dir.display()));
-    let written = take(&store, &dir, label, None)?;
-    drop(spinner);
+    let bar = ctx.out.bar("snapshotting", "entries");
+    let written = take(&store, &dir, label, None, bar.progress())?;
+    drop(bar);
     let doc = Doc {
         dir: dir.display().to_string(),
         store: store.root().to_string(),
@@ -137,10 +137,12 @@ pub(crate) fn take(
     dir: &Path,
     label: Option<&str>,
     unless: Option<autosave::store::Digest>,
+    progress: Progress,
 ) -> Result<Written> {
     let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
     spec.label = label.map_or_else(|| default_label(dir), str::to_owned);
     spec.parent = store.latest()?.map(|s| s.id);
     spec.unless_manifest = unless;
+    spec.progress = progress;
     tree::snapshot_dir(store, dir, &spec).with_context(|| format!("snapshotting {}", dir.display()))
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use autosave::policy::{Action, Config, Event, Policy};
-use autosave::store::{Digest, Store};
+use autosave::store::{Digest, Progress, Store};
 use autosave::tree::STORE_DIR_NAME;
 use serde::Serialize;
 
@@ -177,6 +177,7 @@ impl<'a> Watcher<'a> {
             &self.dir,
             Some(&self.label),
             self.last_manifest,
+            Progress::none(),
         );
         let written = match written {
             Ok(w) => w,

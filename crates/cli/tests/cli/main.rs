@@ -18,6 +18,7 @@ mod forget_gc;
 mod global;
 mod init;
 mod inspect;
+mod progress;
 mod repair;
 mod restore;
 mod snapshot;

@@ -96,7 +96,12 @@ fn a_dry_run_reports_without_removing() {
     commit(&store, &[b"keep"]);
     store.delete_snapshots(&[old]).unwrap();
     let before = files_under(store.root().join("objects").as_path());
-    let report = store.gc_with(GcOptions { dry_run: true }).unwrap();
+    let report = store
+        .gc_with(GcOptions {
+            dry_run: true,
+            ..GcOptions::default()
+        })
+        .unwrap();
     assert_eq!(report.blobs_removed, 3);
     assert_eq!(files_under(store.root().join("objects").as_path()), before);
     assert!(store.contains(&d[0]).unwrap());

@@ -7,7 +7,7 @@ use autosave_tree::{RestoreOptions, SnapshotSpec, restore_dir, snapshot_dir};
 
 use crate::{new_store, random_bytes};
 
-fn make_tree(root: &Path) {
+pub(crate) fn make_tree(root: &Path) {
     std::fs::create_dir_all(root.join("arrays/raw")).unwrap();
     std::fs::create_dir_all(root.join("empty/deeper")).unwrap();
     std::fs::write(root.join("arrays/raw/big.npy"), random_bytes(6 << 20, 1)).unwrap();

@@ -13,6 +13,7 @@ mod chunking;
 mod diff;
 mod dir;
 mod manifest;
+mod progress;
 mod restore;
 mod write;
 
