@@ -1,0 +1,245 @@
+//! The machine's limits for the paths a snapshot takes, measured on real data: the program
+//! `benches/compare.py` runs beside its peer comparison, so the autosave rows can be read as a
+//! fraction of what the hardware allows.
+//!
+//! Run: `cargo bench --bench limits -- --data DIR [--scratch DIR] [--max-mib 512]`. Reads the
+//! files under `DIR` (sorted by path, `.autosave` and `.git` skipped) into one buffer of at most
+//! `--max-mib` MiB and prints one JSON document on stdout with throughputs in bytes per second:
+//!
+//! - `xxh3_128`: XXH3-128 as the store computes it (`xxhash-rust`, whose SIMD width is fixed
+//!   at compile time), over 16 MiB segments in parallel on every core, on one core, and on one
+//!   core over a 256 KiB block that stays in cache (the SIMD path's speed without the memory's);
+//! - `xxh3_128_dispatched`: the same digests from `twox-hash`, which picks AVX2 or SSE2 when
+//!   it runs; every segment's digest is checked equal to the store's;
+//! - `zstd_compress`, `zstd_decompress`: the store's default zstd level over segments the size
+//!   of its average chunk, in parallel, and the compression ratio of the data;
+//! - `write_fsync`: one sequential file of up to 256 MiB written and fsynced in `--scratch`
+//!   (default `DIR`'s parent), which should be on the same filesystem as the repositories.
+
+#![expect(
+    clippy::print_stdout,
+    reason = "a benchmark program reports to its user"
+)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark that cannot run has nothing to report"
+)]
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde_json::json;
+
+const MIB: usize = 1 << 20;
+const HASH_SEGMENT: usize = 16 * MIB;
+const WRITE_MAX: usize = 256 * MIB;
+/// A block that stays in a core's L2 cache: hashing it over and over shows the SIMD width's
+/// speed apart from memory bandwidth.
+const IN_CACHE: usize = 256 << 10;
+
+fn main() {
+    let args = Args::parse();
+    let buf = load(&args.data, args.max_bytes);
+    assert!(!buf.is_empty(), "no data under {}", args.data.display());
+    let store = autosave::store::Options::default();
+    let zstd_segment = autosave::store::ChunkParams::default().avg as usize;
+    let doc = json!({
+        "bytes": buf.len(),
+        "threads": rayon::current_num_threads(),
+        "xxh3_simd_compiled": compiled_simd(),
+        "avx2_detected": avx2_detected(),
+        "xxh3_128": hash_limits(&buf, xxhash_rust::xxh3::xxh3_128),
+        "xxh3_128_dispatched": dispatched_limits(&buf),
+        "zstd_level": store.zstd_level,
+        "zstd": zstd_limits(&buf, zstd_segment, store.zstd_level),
+        "write_fsync": write_limit(&buf, &args.scratch),
+    });
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap());
+}
+
+struct Args {
+    data: PathBuf,
+    scratch: PathBuf,
+    max_bytes: usize,
+}
+
+impl Args {
+    /// Flags this program does not know (`cargo bench` adds `--bench`) are ignored.
+    fn parse() -> Self {
+        let args: Vec<String> = std::env::args().collect();
+        let value = |flag: &str| {
+            let i = args.iter().position(|a| a == flag)?;
+            args.get(i + 1).cloned()
+        };
+        let data = PathBuf::from(value("--data").expect("--data DIR is required"));
+        let scratch = value("--scratch").map_or_else(
+            || data.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            PathBuf::from,
+        );
+        let max_mib: usize = value("--max-mib").map_or(512, |v| v.parse().unwrap());
+        Self {
+            data,
+            scratch,
+            max_bytes: max_mib * MIB,
+        }
+    }
+}
+
+/// The files under `dir` in path order, concatenated, up to `max` bytes.
+fn load(dir: &Path, max: usize) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for path in files(dir) {
+        if buf.len() >= max {
+            break;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let take = bytes.len().min(max - buf.len());
+        buf.extend_from_slice(&bytes[..take]);
+    }
+    buf
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == ".autosave" || name == ".git" {
+            continue;
+        }
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            out.extend(files(&entry.path()));
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The widest SIMD path `xxhash-rust` was compiled for (it selects one with `cfg`).
+fn compiled_simd() -> &'static str {
+    if cfg!(target_feature = "avx512f") {
+        "avx512"
+    } else if cfg!(target_feature = "avx2") {
+        "avx2"
+    } else if cfg!(any(target_feature = "sse2", target_feature = "neon")) {
+        "sse2/neon"
+    } else {
+        "scalar"
+    }
+}
+
+fn avx2_detected() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// Bytes per second of `hash` over 16 MiB segments, on all cores and on one.
+fn hash_limits(buf: &[u8], hash: fn(&[u8]) -> u128) -> serde_json::Value {
+    let segments: Vec<&[u8]> = buf.chunks(HASH_SEGMENT).collect();
+    let parallel = best_of(5, || {
+        segments.par_iter().for_each(|s| {
+            std::hint::black_box(hash(s));
+        });
+    });
+    let one_core = best_of(3, || {
+        for s in &segments {
+            std::hint::black_box(hash(s));
+        }
+    });
+    let block = &buf[..buf.len().min(IN_CACHE)];
+    let rounds = (1 << 30) / block.len();
+    let in_cache = best_of(3, || {
+        for _ in 0..rounds {
+            std::hint::black_box(hash(std::hint::black_box(block)));
+        }
+    });
+    json!({
+        "parallel": rate(buf.len(), parallel),
+        "one_core": rate(buf.len(), one_core),
+        "one_core_in_cache": rate(block.len() * rounds, in_cache),
+    })
+}
+
+fn twox_xxh3_128(bytes: &[u8]) -> u128 {
+    twox_hash::XxHash3_128::oneshot(bytes)
+}
+
+/// The runtime-dispatched hasher's limits, after checking that it gives the store's digests.
+fn dispatched_limits(buf: &[u8]) -> serde_json::Value {
+    let equal = buf
+        .chunks(HASH_SEGMENT)
+        .chain((0..=4096).step_by(7).map(|n| &buf[..n.min(buf.len())]))
+        .all(|s| twox_xxh3_128(s) == xxhash_rust::xxh3::xxh3_128(s));
+    assert!(
+        equal,
+        "twox-hash and xxhash-rust disagree on an XXH3-128 digest"
+    );
+    let mut limits = hash_limits(buf, twox_xxh3_128);
+    limits["digests_equal"] = json!(equal);
+    limits
+}
+
+/// Parallel compression and decompression of `segment`-sized pieces at `level`.
+fn zstd_limits(buf: &[u8], segment: usize, level: i32) -> serde_json::Value {
+    let pieces: Vec<&[u8]> = buf.chunks(segment).collect();
+    let mut frames = Vec::new();
+    let compress = best_of(2, || {
+        frames = pieces
+            .par_iter()
+            .map(|p| zstd::bulk::compress(p, level).unwrap())
+            .collect();
+    });
+    let decompress = best_of(3, || {
+        frames.par_iter().for_each(|f| {
+            std::hint::black_box(zstd::bulk::decompress(f, segment).unwrap());
+        });
+    });
+    let compressed: usize = frames.iter().map(Vec::len).sum();
+    json!({
+        "segment": segment,
+        "compress": rate(buf.len(), compress),
+        "decompress": rate(buf.len(), decompress),
+        "ratio": buf.len() as f64 / compressed as f64,
+    })
+}
+
+/// One sequential file written and fsynced in `dir`, best of two.
+fn write_limit(buf: &[u8], dir: &Path) -> serde_json::Value {
+    let data = &buf[..buf.len().min(WRITE_MAX)];
+    let path = dir.join(format!("limits-write-{}.bin", std::process::id()));
+    let secs = best_of(2, || {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(data).unwrap();
+        f.sync_all().unwrap();
+    });
+    std::fs::remove_file(&path).unwrap();
+    json!({ "bytes": data.len(), "rate": rate(data.len(), secs) })
+}
+
+fn rate(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / secs
+}
+
+/// Fastest of `n` runs, in seconds.
+fn best_of(n: usize, mut f: impl FnMut()) -> f64 {
+    (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::MAX, f64::min)
+}
