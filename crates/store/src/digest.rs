@@ -44,7 +44,7 @@ impl HashAlgo {
     /// Hashes `bytes` in one call.
     pub fn hash(self, bytes: &[u8]) -> Digest {
         match self {
-            Self::Xxh3_128 => Digest::from_xxh3(xxhash_rust::xxh3::xxh3_128(bytes)),
+            Self::Xxh3_128 => Digest::from_xxh3(twox_hash::XxHash3_128::oneshot(bytes)),
             Self::Blake3 => Digest::from_blake3(blake3::hash(bytes).into()),
         }
     }
@@ -52,7 +52,7 @@ impl HashAlgo {
     /// A streaming hasher for content that arrives in pieces.
     pub fn hasher(self) -> Hasher {
         match self {
-            Self::Xxh3_128 => Hasher::Xxh3(Box::default()),
+            Self::Xxh3_128 => Hasher::Xxh3(Box::new(twox_hash::XxHash3_128::new())),
             Self::Blake3 => Hasher::Blake3(Box::default()),
         }
     }
@@ -63,7 +63,7 @@ impl HashAlgo {
 #[derive(Clone)]
 pub enum Hasher {
     /// XXH3-128 state.
-    Xxh3(Box<xxhash_rust::xxh3::Xxh3Default>),
+    Xxh3(Box<twox_hash::XxHash3_128>),
     /// BLAKE3 state.
     Blake3(Box<blake3::Hasher>),
 }
@@ -72,7 +72,7 @@ impl Hasher {
     /// Feeds more bytes.
     pub fn update(&mut self, bytes: &[u8]) {
         match self {
-            Self::Xxh3(h) => h.update(bytes),
+            Self::Xxh3(h) => h.write(bytes),
             Self::Blake3(h) => {
                 h.update(bytes);
             }
@@ -82,7 +82,7 @@ impl Hasher {
     /// The digest of everything fed so far.
     pub fn finish(&self) -> Digest {
         match self {
-            Self::Xxh3(h) => Digest::from_xxh3(h.digest128()),
+            Self::Xxh3(h) => Digest::from_xxh3(h.finish_128()),
             Self::Blake3(h) => Digest::from_blake3(h.finalize().into()),
         }
     }

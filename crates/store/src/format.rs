@@ -90,7 +90,7 @@ impl StoreFormat {
             c.avg,
             c.max
         );
-        let check = xxhash_rust::xxh3::xxh3_64(s.as_bytes());
+        let check = twox_hash::XxHash3_64::oneshot(s.as_bytes());
         let _ = writeln!(s, "check {check:016x}");
         s
     }
@@ -117,7 +117,7 @@ impl StoreFormat {
         let format = Self::parse_fields(&mut lines).map_err(|r| bad(&r))?;
         let body_len = lines.consumed;
         let check: String = lines.field("check").map_err(|r| bad(&r))?;
-        let expected = xxhash_rust::xxh3::xxh3_64(&bytes[..body_len]);
+        let expected = twox_hash::XxHash3_64::oneshot(&bytes[..body_len]);
         if check != format!("{expected:016x}") || lines.next_line().is_some() {
             return Err(bad("checksum mismatch"));
         }

@@ -89,6 +89,35 @@ fn the_default_digest_is_the_xxh3_128_of_the_uncompressed_bytes() {
     assert_eq!(d[0].to_string().len(), 32);
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// The store hashes with one XXH3 implementation (runtime SIMD dispatch); a second, independent
+    /// one (xxhash-rust) must agree on every digest, one-shot and streamed in any pieces, at every
+    /// size class (short inputs, mid-size, and long ones that take the vectorised loop).
+    #[test]
+    fn xxh3_digests_agree_with_an_independent_implementation(
+        len in proptest::prop_oneof![0..300usize, 0..5_000usize, 0..600_000usize],
+        cuts in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..4),
+        seed in 0..u64::MAX,
+    ) {
+        let bytes = random_bytes(len, seed);
+        let expected = xxhash_rust::xxh3::xxh3_128(&bytes).to_be_bytes();
+        let oneshot = HashAlgo::Xxh3_128.hash(&bytes);
+        proptest::prop_assert_eq!(oneshot.as_bytes(), &expected[..]);
+        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(len + 1)).collect();
+        at.sort_unstable();
+        let mut hasher = HashAlgo::Xxh3_128.hasher();
+        let mut from = 0;
+        for to in at.into_iter().chain([len]) {
+            hasher.update(&bytes[from..to]);
+            from = to;
+        }
+        let streamed = hasher.finish();
+        proptest::prop_assert_eq!(streamed.as_bytes(), &expected[..]);
+    }
+}
+
 #[test]
 fn get_of_an_unknown_digest_is_none() {
     let (_dir, store) = new_store();
