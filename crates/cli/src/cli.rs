@@ -55,13 +55,17 @@ pub(crate) enum Command {
         #[arg(long)]
         strong: bool,
     },
-    /// Snapshot a directory (creates the store if there is none yet)
+    /// Snapshot a directory (creates the store if there is none yet); records nothing if the
+    /// directory equals the newest snapshot, unless --always
     Snapshot {
         /// The directory to snapshot
         dir: PathBuf,
         /// A label to record with the snapshot [default: the directory's absolute path]
         #[arg(long)]
         label: Option<String>,
+        /// Record a snapshot even if nothing changed since the newest one
+        #[arg(long)]
+        always: bool,
     },
     /// Autosave a directory whenever it changed and then went quiet, until Ctrl-C
     Watch(WatchArgs),

@@ -56,7 +56,9 @@ fn dispatch(ctx: &Ctx, command: &Command) -> anyhow::Result<Exit> {
     match command {
         Command::Demo { mib, dir } => cmd::demo::run(ctx, *mib, dir.as_deref()),
         Command::Init { strong } => cmd::init::run(ctx, *strong),
-        Command::Snapshot { dir, label } => cmd::snapshot::run(ctx, dir, label.as_deref()),
+        Command::Snapshot { dir, label, always } => {
+            cmd::snapshot::run(ctx, dir, label.as_deref(), *always)
+        }
         Command::Watch(args) => cmd::watch::run(ctx, args),
         Command::Snapshots => cmd::inspect::snapshots(ctx),
         Command::Show { snap } => cmd::inspect::show(ctx, *snap),

@@ -197,16 +197,22 @@ impl ChangeCache {
         self.last = Some(manifest);
     }
 
-    /// The cache's bytes, for keeping it across processes ([`autosave_store::Store::save_cache`]).
+    /// The cache's bytes, for keeping it across processes ([`autosave_store::Store::save_cache`]);
+    /// equal caches give equal bytes.
     pub fn encode(&self) -> Vec<u8> {
         let persisted = Persisted {
             version: 2,
             store_id: self.store_id.unwrap_or(0),
-            entries: self
-                .entries
-                .iter()
-                .map(|(p, c)| (p.clone(), c.clone()))
-                .collect(),
+            entries: {
+                // Sorted, so that an unchanged cache encodes to the same bytes.
+                let mut entries: Vec<_> = self
+                    .entries
+                    .iter()
+                    .map(|(p, c)| (p.clone(), c.clone()))
+                    .collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                entries
+            },
         };
         postcard::to_stdvec(&persisted).expect("encoding plain data into a Vec cannot fail")
     }

@@ -29,13 +29,18 @@ pub const STORE_DIR_NAME: &str = ".autosave";
 pub fn snapshot_dir(store: &Store, root: &Path, spec: &SnapshotSpec) -> Result<Written> {
     let root = std::fs::canonicalize(root).map_err(|e| Error::io("open", root, e))?;
     let cache_name = format!("dir-stat:{}", root.display());
-    let mut cache = store
-        .load_cache(&cache_name)?
-        .map(|bytes| ChangeCache::decode(&bytes))
+    let saved = store.load_cache(&cache_name)?;
+    let mut cache = saved
+        .as_deref()
+        .map(ChangeCache::decode)
         .unwrap_or_default();
     let (nodes, mut unreadable) = dir_nodes(&root, store.root().as_std_path())?;
     let mut written = write_snapshot(store, &mut cache, &nodes, spec)?;
-    store.save_cache(&cache_name, &cache.encode())?;
+    // An unchanged cache is not written again (that would cost a durable index transaction).
+    let encoded = cache.encode();
+    if saved.as_deref() != Some(&encoded[..]) {
+        store.save_cache(&cache_name, &encoded)?;
+    }
     unreadable.append(&mut written.report.errors);
     written.report.errors = unreadable;
     Ok(written)

@@ -2,7 +2,7 @@
 //! directory → write → fsync → rename, and directory fsyncs.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,11 +24,22 @@ pub(crate) fn write_file(
     mode: Option<u32>,
     mtime_ns: Option<i64>,
 ) -> io::Result<u64> {
+    write_file_with(path, mode, mtime_ns, |file| copy(content, file))
+}
+
+/// Like [`write_file`], with the content written by `fill` into the new (empty) file, at any
+/// offsets and from any number of threads; `fill` returns the file's length.
+pub(crate) fn write_file_with(
+    path: &Path,
+    mode: Option<u32>,
+    mtime_ns: Option<i64>,
+    fill: impl FnOnce(&mut File) -> io::Result<u64>,
+) -> io::Result<u64> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::other("no parent directory"))?;
     let temp = temp_path(dir);
-    let result = write_temp(&temp, content, mode, mtime_ns).and_then(|n| {
+    let result = write_temp(&temp, fill, mode, mtime_ns).and_then(|n| {
         rename(&temp, path)?;
         Ok(n)
     });
@@ -38,14 +49,34 @@ pub(crate) fn write_file(
     result
 }
 
+/// Writes `bytes` at `offset` of `file` (positional: threads can write different parts at once).
+#[cfg(unix)]
+pub(crate) fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+}
+
+/// Writes `bytes` at `offset` of `file` (positional: threads can write different parts at once).
+#[cfg(windows)]
+pub(crate) fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let n = std::os::windows::fs::FileExt::seek_write(file, bytes, offset)?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
 fn write_temp(
     temp: &Path,
-    content: &mut dyn Read,
+    fill: impl FnOnce(&mut File) -> io::Result<u64>,
     mode: Option<u32>,
     mtime_ns: Option<i64>,
 ) -> io::Result<u64> {
     let mut file = OpenOptions::new().write(true).create_new(true).open(temp)?;
-    let n = io::copy(content, &mut file)?;
+    let n = fill(&mut file)?;
     if let Some(mode) = mode {
         set_mode(&file, mode)?;
     }
@@ -55,6 +86,23 @@ fn write_temp(
     // ORDER: the data is durable before the name points at it.
     file.sync_all()?;
     Ok(n)
+}
+
+/// Copies `from` into `to` in pieces of up to 1 MiB (a content reader hands out whole
+/// decompressed chunks; `io::copy`'s 8 KiB buffer would split each into a hundred writes).
+fn copy(from: &mut dyn Read, to: &mut File) -> io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        total += n as u64;
+    }
 }
 
 #[expect(

@@ -35,7 +35,7 @@ pub fn read_content(store: &Store, content: &Content) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn blob(store: &Store, digest: &Digest) -> Result<Vec<u8>> {
+pub(crate) fn blob(store: &Store, digest: &Digest) -> Result<Vec<u8>> {
     store
         .get(digest)?
         .ok_or(Error::MissingBlob { digest: *digest })

@@ -5,6 +5,7 @@
 //! [`Error::UnsafePath`]. Files are written through temp file + rename, with mode and mtime.
 
 use std::collections::BTreeSet;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use autosave_store::{Meter, Progress, Store};
@@ -13,7 +14,7 @@ use rayon::prelude::*;
 use crate::dir::{KIND_DIR, KIND_SYMLINK};
 use crate::error::{Error, Result};
 use crate::fsio;
-use crate::manifest::{Manifest, ManifestEntry};
+use crate::manifest::{Chunk, Content, Manifest, ManifestEntry};
 use crate::meta::Meta;
 use crate::path::EntryPath;
 use crate::progress::Counting;
@@ -207,12 +208,57 @@ fn restore_leaf(
         return Ok(Leaf::Symlink);
     }
     let (mode, mtime) = mode_and_mtime(&entry.meta);
-    let mut reader = Counting {
-        inner: ContentReader::new(store, &entry.content),
-        meter,
+    let bytes = match &entry.content {
+        // A chunked file: its chunks are fetched, verified and written at their offsets in
+        // parallel, so one large file does not decompress on one core.
+        Content::Chunks(chunks) if chunks.len() > 1 => {
+            let fill = |file: &mut File| write_chunks(store, chunks, file, meter);
+            fsio::write_file_with(&path, mode, mtime, fill).map_err(io("write"))?
+        }
+        content => {
+            let mut reader = Counting {
+                inner: ContentReader::new(store, content),
+                meter,
+            };
+            fsio::write_file(&path, &mut reader, mode, mtime).map_err(io("write"))?
+        }
     };
-    let bytes = fsio::write_file(&path, &mut reader, mode, mtime).map_err(io("write"))?;
     Ok(Leaf::File(bytes))
+}
+
+/// Writes each chunk at its offset of `file`; returns the file's length.
+fn write_chunks(
+    store: &Store,
+    chunks: &[Chunk],
+    file: &mut File,
+    meter: &Meter<'_>,
+) -> std::io::Result<u64> {
+    let mut at = 0u64;
+    let placed: Vec<(u64, &Chunk)> = chunks
+        .iter()
+        .map(|c| {
+            let placed = (at, c);
+            at += c.len;
+            placed
+        })
+        .collect();
+    file.set_len(at)?;
+    let file = &*file;
+    placed.par_iter().try_for_each(|&(offset, chunk)| {
+        let bytes = crate::read::blob(store, &chunk.digest).map_err(std::io::Error::other)?;
+        if bytes.len() as u64 != chunk.len {
+            return Err(std::io::Error::other(format!(
+                "chunk {} holds {} bytes, the manifest says {}",
+                chunk.digest,
+                bytes.len(),
+                chunk.len
+            )));
+        }
+        fsio::write_at(file, &bytes, offset)?;
+        meter.advance(0, chunk.len);
+        Ok(())
+    })?;
+    Ok(at)
 }
 
 fn local_path(target: &Path, path: &EntryPath) -> PathBuf {

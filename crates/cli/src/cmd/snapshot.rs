@@ -100,11 +100,16 @@ struct Doc {
     snapshot: SnapshotDoc,
 }
 
-pub(crate) fn run(ctx: &Ctx, dir: &Path, label: Option<&str>) -> Result<Exit> {
+pub(crate) fn run(ctx: &Ctx, dir: &Path, label: Option<&str>, always: bool) -> Result<Exit> {
     let dir = canonical_dir(dir)?;
     let store = ctx.open_for_dir(&dir)?;
     let bar = ctx.out.bar("snapshotting", "entries");
-    let written = take(&store, &dir, label, None, bar.progress())?;
+    // An unchanged directory records nothing: the newest snapshot already holds it.
+    let unless = match always {
+        true => None,
+        false => store.latest()?.map(|s| s.manifest),
+    };
+    let written = take(&store, &dir, label, unless, bar.progress())?;
     drop(bar);
     let doc = Doc {
         dir: dir.display().to_string(),

@@ -174,9 +174,11 @@ impl Project {
             .collect()
     }
 
-    /// Takes a snapshot and returns its id.
+    /// Takes a snapshot (even if nothing changed) and returns its id.
     pub(crate) fn snapshot(&self) -> u64 {
-        self.json("snapshot", &["."])["snapshot"].as_u64().unwrap()
+        self.json("snapshot", &[".", "--always"])["snapshot"]
+            .as_u64()
+            .unwrap()
     }
 
     /// The files of the store's `objects/` directory holding a blob, by name.

@@ -38,12 +38,31 @@ fn a_second_snapshot_of_an_unchanged_directory_reads_no_file() {
     }
     p.snapshot();
     let doc = p.json("snapshot", &["."]);
-    assert_eq!(doc["snapshot"], 2);
+    // Nothing changed: nothing is read and nothing is recorded.
+    assert_eq!(doc["snapshot"], serde_json::Value::Null);
     assert_eq!(doc["hashed"], 0);
     assert_eq!(doc["skipped_stat"], 3);
     assert_eq!(doc["bytes_hashed"], 0);
-    // Only the new snapshot record: the manifest is the same.
+    assert_eq!(doc["new_blobs"], 0);
+    assert_eq!(doc["bytes_written"], 0);
+    assert_eq!(p.snapshot_ids(), vec![1]);
+    let human = p.run(&["snapshot", "."]).ok().text();
+    assert!(human.starts_with("unchanged: 3 entries, "), "{human}");
+    // --always records one anyway: only its record is new, the manifest is the same.
+    let doc = p.json("snapshot", &[".", "--always"]);
+    assert_eq!(doc["snapshot"], 2);
+    assert_eq!(doc["hashed"], 0);
     assert_eq!(doc["new_blobs"], 1);
+}
+
+#[test]
+fn a_changed_directory_is_recorded_without_always() {
+    let p = Project::new();
+    p.snapshot();
+    std::fs::write(p.path("notes.txt"), "changed").unwrap();
+    let doc = p.json("snapshot", &["."]);
+    assert_eq!(doc["snapshot"], 2);
+    assert_eq!(p.run(&["cat", "2", "notes.txt"]).ok().text(), "changed");
 }
 
 #[test]
@@ -66,7 +85,7 @@ fn snapshot_puts_the_store_where_store_or_autosave_store_says() {
 fn snapshot_records_the_label_given_or_else_the_directory() {
     let p = Project::new();
     p.run(&["snapshot", ".", "--label", "before the fit"]).ok();
-    p.run(&["snapshot", "."]).ok();
+    p.run(&["snapshot", ".", "--always"]).ok();
     let doc = p.json("snapshots", &[]);
     let dir = std::fs::canonicalize(p.root()).unwrap();
     assert_eq!(doc["snapshots"][0]["label"], dir.to_str().unwrap());

@@ -165,3 +165,71 @@ fn restoring_only_a_subtree_writes_only_it() {
     ));
     let _ = ChangeCache::new();
 }
+
+#[test]
+fn a_chunked_file_is_restored_byte_for_byte_with_its_mode() {
+    let (dir, store) = crate::new_store_with(crate::SMALL_CHUNKS);
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("deep/er")).unwrap();
+    let big = crate::random_bytes(700_000, 77);
+    std::fs::write(src.join("deep/er/big.npy"), &big).unwrap();
+    std::fs::set_permissions(
+        src.join("deep/er/big.npy"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::write(src.join("small.txt"), b"small").unwrap();
+    let w = autosave_tree::snapshot_dir(
+        &store,
+        &src,
+        &autosave_tree::SnapshotSpec::new(autosave_store::SnapshotKind::Autosave),
+    )
+    .unwrap();
+    let entry = w
+        .entries
+        .get(&EntryPath::new(["deep", "er", "big.npy"]))
+        .unwrap();
+    assert!(matches!(&entry.content, Content::Chunks(c) if c.len() > 4));
+    let target = dir.path().join("out");
+    let report = restore_dir(&store, &w.entries, &target, &RestoreOptions::default()).unwrap();
+    assert_eq!(report.files, 2);
+    assert_eq!(report.bytes, 700_000 + 5);
+    assert!(std::fs::read(target.join("deep/er/big.npy")).unwrap() == big);
+    let meta = std::fs::metadata(target.join("deep/er/big.npy")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read(target.join("small.txt")).unwrap(), b"small");
+}
+
+#[test]
+fn a_chunk_whose_length_disagrees_with_the_manifest_fails_the_restore() {
+    let (dir, store) = crate::new_store_with(crate::SMALL_CHUNKS);
+    let bytes = crate::random_bytes(300_000, 78);
+    let w = crate::autosave(
+        &store,
+        &mut ChangeCache::new(),
+        &[autosave_tree::Node::bytes(
+            EntryPath::new(["x"]),
+            "file",
+            &bytes,
+        )],
+    );
+    let Content::Chunks(mut chunks) = w.entries.entries()[0].content.clone() else {
+        panic!("not chunked");
+    };
+    assert!(chunks.len() > 1);
+    chunks[0].len += 1;
+    let m = Manifest::new(vec![ManifestEntry {
+        path: EntryPath::new(["x"]),
+        kind: "file".into(),
+        meta: "{}".into(),
+        content: Content::Chunks(chunks),
+    }])
+    .unwrap();
+    let target = dir.path().join("out");
+    let err = restore_dir(&store, &m, &target, &RestoreOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("the manifest says"), "{err}");
+    assert!(
+        !target.join("x").exists(),
+        "no partial file is left at the name"
+    );
+}
