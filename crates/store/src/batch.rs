@@ -118,10 +118,11 @@ impl<'s> Batch<'s> {
         self.put_as(bytes, true, ObjectKind::Data)
     }
 
-    /// Whether the store or this batch holds `digest`.
+    /// Whether the store or this batch holds `digest`. A blob another process commits while
+    /// this batch runs may be reported missing (putting it again is harmless: it dedupes).
     pub fn contains(&self, digest: &Digest) -> Result<bool> {
         self.store.check_algo(digest)?;
-        self.is_known(digest)
+        self.is_known(digest, false)
     }
 
     /// The store this batch writes to.
@@ -142,7 +143,7 @@ impl<'s> Batch<'s> {
         self.puts.fetch_add(1, Ordering::Relaxed);
         self.bytes_put
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        if self.is_known(&digest)? {
+        if self.is_known(&digest, false)? {
             return Ok(Put { digest, new: false });
         }
         let encoded = codec::encode(bytes, self.store.inner.zstd_level);
@@ -159,10 +160,19 @@ impl<'s> Batch<'s> {
     }
 
     /// Dedupe against rows known from earlier, then this batch's puts, then the index itself:
-    /// never against file existence, which a crash can make lie.
-    fn is_known(&self, digest: &Digest) -> Result<bool> {
+    /// never against file existence, which a crash can make lie. Unless `exact`, a digest
+    /// missing from a complete load of the index is taken as missing without a query (a row
+    /// committed since by another process is then only written again, which dedupes).
+    fn is_known(&self, digest: &Digest, exact: bool) -> Result<bool> {
         if self.store.known().contains(digest) || self.pending().seen.contains(digest) {
             return Ok(true);
+        }
+        let complete = self.store.load_known()?;
+        if self.store.known().contains(digest) {
+            return Ok(true);
+        }
+        if complete && !exact {
+            return Ok(false);
         }
         let found = index::has_blob(&self.store.conn(), digest)?;
         if found {
@@ -294,7 +304,7 @@ impl<'s> Batch<'s> {
     fn check_references(&self, snapshot: &NewSnapshot) -> Result<()> {
         for digest in std::iter::once(&snapshot.manifest).chain(&snapshot.refs) {
             self.store.check_algo(digest)?;
-            if !self.is_known(digest)? {
+            if !self.is_known(digest, true)? {
                 return Err(Error::DanglingReference { digest: *digest });
             }
         }

@@ -127,6 +127,26 @@ pub(crate) fn has_blob(conn: &Connection, digest: &Digest) -> Result<bool> {
         .map_err(Error::index("look up blob"))
 }
 
+/// Up to `cap` digests of the index, and whether that was all of them. Digests of another hash
+/// algorithm's length (none in a sound index) are skipped.
+pub(crate) fn blob_digests(conn: &Connection, cap: usize) -> Result<(Vec<Digest>, bool)> {
+    let mut stmt = conn
+        .prepare_cached("SELECT digest FROM blobs LIMIT ?1")
+        .map_err(Error::index("list blobs"))?;
+    let limit = i64::try_from(cap).unwrap_or(i64::MAX).saturating_add(1);
+    let mut rows = stmt.query([limit]).map_err(Error::index("list blobs"))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(Error::index("list blobs"))? {
+        let bytes: Vec<u8> = row.get(0).map_err(Error::index("list blobs"))?;
+        if let Some(d) = Digest::from_bytes(&bytes) {
+            out.push(d);
+        }
+    }
+    let all = out.len() <= cap;
+    out.truncate(cap);
+    Ok((out, all))
+}
+
 pub(crate) fn blob(conn: &Connection, digest: &Digest) -> Result<Option<BlobRow>> {
     conn.prepare_cached("SELECT size, stored, codec, data FROM blobs WHERE digest = ?1")
         .and_then(|mut s| {

@@ -72,6 +72,10 @@ pub(crate) struct Inner {
 pub(crate) struct Known {
     generation: i64,
     set: DigestSet,
+    /// Every row of the index was loaded into `set` in this generation (rows committed since by
+    /// other processes aside): a digest not in `set` has no row, as of the load.
+    complete: bool,
+    loaded: bool,
 }
 
 /// Bounds the memory of [`Known`]; past it the cache starts over.
@@ -303,8 +307,28 @@ impl Store {
         if known.generation != generation {
             known.set.clear();
             known.generation = generation;
+            known.complete = false;
+            known.loaded = false;
         }
         Ok(())
+    }
+
+    /// Loads every digest of the index into the known-digest cache, once per GC generation:
+    /// one query instead of one per lookup (a fresh process checking a few thousand cached
+    /// entries would otherwise run as many queries). Returns whether the cache now holds every
+    /// row; call under the lock.
+    pub(crate) fn load_known(&self) -> Result<bool> {
+        if let Some(complete) = self.known().loaded_complete() {
+            return Ok(complete);
+        }
+        let (digests, all) = index::blob_digests(&self.conn(), KNOWN_CAP)?;
+        let mut known = self.known();
+        for d in digests {
+            known.set.insert(d);
+        }
+        known.loaded = true;
+        known.complete = all;
+        Ok(all)
     }
 
     pub(crate) fn known(&self) -> MutexGuard<'_, Known> {
@@ -441,7 +465,13 @@ impl Known {
     pub(crate) fn insert(&mut self, digest: Digest) {
         if self.set.len() >= KNOWN_CAP {
             self.set.clear();
+            self.complete = false;
         }
         self.set.insert(digest);
+    }
+
+    /// `Some(complete)` if the index was loaded in this generation.
+    fn loaded_complete(&self) -> Option<bool> {
+        self.loaded.then_some(self.complete)
     }
 }
