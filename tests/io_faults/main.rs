@@ -158,6 +158,7 @@ fn parent() {
     let mut per_syscall: BTreeMap<String, usize> = BTreeMap::new();
     let mut outcomes: BTreeMap<Outcome, usize> = BTreeMap::new();
     let mut example_errors: BTreeMap<String, String> = BTreeMap::new();
+    let mut absorbed: BTreeMap<String, usize> = BTreeMap::new();
     let mut runs = 0;
     for syscall in SYSCALLS {
         for errno in ERRNOS {
@@ -179,7 +180,11 @@ fn parent() {
                 let outcome = check(&work, &run, &ctx);
                 *per_syscall.entry(format!("{syscall}/{errno}")).or_default() += 1;
                 *outcomes.entry(outcome).or_default() += 1;
-                if outcome != Outcome::Succeeded {
+                if outcome == Outcome::Succeeded {
+                    for call in run.calls {
+                        *absorbed.entry(format!("{call} {errno}")).or_default() += 1;
+                    }
+                } else {
                     example_errors
                         .entry(syscall.to_string())
                         .or_insert_with(|| run.stderr.trim().to_owned());
@@ -207,6 +212,8 @@ fn parent() {
         "io faults (strace): points per syscall/errno: {}",
         list.join(", ")
     );
+    let list: Vec<String> = absorbed.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!("io faults (strace): absorbed: {}", list.join(", "));
     for (syscall, error) in &example_errors {
         println!("io faults (strace): e.g. {syscall}: {error}");
     }
@@ -260,15 +267,38 @@ fn copy_dir(from: &Utf8Path, to: &Utf8Path) {
 
 struct Run {
     injected: bool,
+    /// The files the injected calls were about, relative to the project.
+    calls: Vec<String>,
     code: Option<i32>,
     stderr: String,
+}
+
+/// `syscall(file)` from a line of `strace -y`, the file relative to `project`.
+fn file_of(line: &str, project: &Utf8Path) -> String {
+    let name = line.split_whitespace().nth(1).unwrap_or("");
+    let syscall = name.split('(').next().unwrap_or("");
+    let file = line
+        .split(['<', '"'])
+        .find(|part| part.starts_with(project.as_str()))
+        .map_or("?", |f| f.trim_start_matches(project.as_str()));
+    let file = file.split(['>', '"']).next().unwrap_or(file);
+    let file = file.trim_start_matches('/');
+    // Blob and temp file names differ between runs; the kind of file is what matters.
+    let file = match file.rsplit_once('/') {
+        Some((dir, name)) if dir.contains("objects/") && name.starts_with(".tmp-") => {
+            ".autosave/objects/*/.tmp-*"
+        }
+        Some((dir, _)) if dir.contains("objects/") => ".autosave/objects/*/<blob>",
+        _ => file,
+    };
+    format!("{syscall}({file})")
 }
 
 fn run_child(strace: &Utf8Path, project: &Utf8Path, syscall: &str, errno: &str, n: u64) -> Run {
     let trace = project.with_extension("trace");
     let exe = std::env::current_exe().expect("the test binary's path");
     let out = Command::new(strace)
-        .args(["-f", "-qq", "-o", trace.as_str()])
+        .args(["-f", "-qq", "-y", "-o", trace.as_str()])
         .arg(format!("-etrace={syscall}"))
         .arg(format!("-einject={syscall}:error={errno}:when={n}"))
         .arg(exe)
@@ -280,6 +310,11 @@ fn run_child(strace: &Utf8Path, project: &Utf8Path, syscall: &str, errno: &str, 
     std::fs::remove_file(&trace).expect("remove the trace");
     Run {
         injected: log.contains("(INJECTED)"),
+        calls: log
+            .lines()
+            .filter(|l| l.contains("(INJECTED)"))
+            .map(|l| file_of(l, project))
+            .collect(),
         code: out.status.code(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
