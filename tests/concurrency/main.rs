@@ -47,8 +47,10 @@ fn main() -> ExitCode {
     match std::env::var(ROLE) {
         Ok(role) => child(&role),
         Err(_) => {
-            races();
-            soak();
+            if support::selected("concurrency") {
+                races();
+                soak();
+            }
             ExitCode::SUCCESS
         }
     }

@@ -133,6 +133,34 @@ fn names(dir: &Utf8Path) -> Vec<String> {
     }
 }
 
+/// Whether the command line selects the suite `name`, as libtest would: `cargo test FILTER`
+/// passes its filter to every test binary, `--list` asks for names, and `--ignored` runs only
+/// ignored tests. Prints what a harness would for a suite that does not run.
+pub(crate) fn selected(name: &str) -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        if !args.iter().any(|a| a == "--ignored") {
+            println!("{name}: test");
+        }
+        return false;
+    }
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let exact = args.iter().any(|a| a == "--exact");
+    let matches = |f: &&String| {
+        if exact {
+            name == f.as_str()
+        } else {
+            name.contains(f.as_str())
+        }
+    };
+    if args.iter().any(|a| a == "--ignored") || !(filters.is_empty() || filters.iter().any(matches))
+    {
+        println!("{name}: filtered out");
+        return false;
+    }
+    true
+}
+
 /// splitmix64: small, seedable, good enough to pick delays and indices.
 #[derive(Clone, Debug)]
 pub(crate) struct Rng(u64);
