@@ -18,6 +18,7 @@ use crate::digest::{Digest, DigestSet};
 use crate::error::{Error, Result};
 use crate::index::{self, BlobRow};
 use crate::lock::LockGuard;
+use crate::seeded::{self, SeededBug};
 use crate::snapshot::{NewSnapshot, RecordV1, SnapshotId};
 use crate::store::Store;
 use crate::vfs::{self, Published};
@@ -45,6 +46,9 @@ struct Pending {
     seen: DigestSet,
     /// Directories whose new entries must be made durable before the index commit.
     dirs: BTreeSet<Utf8PathBuf>,
+    /// Blob files held back until after the index commit: only with
+    /// [`SeededBug::CommitBeforeBlobs`] switched on, never otherwise.
+    deferred: Vec<(Utf8PathBuf, String, Vec<u8>)>,
     stats: BatchStats,
 }
 
@@ -158,6 +162,11 @@ impl<'s> Batch<'s> {
         if self.store.known().contains(digest) || self.pending().seen.contains(digest) {
             return Ok(true);
         }
+        if seeded::active(SeededBug::DedupeByFileExistence)
+            && let Ok(Some(_)) = self.store.inner.vfs.file_len(&self.store.blob_path(digest))
+        {
+            return Ok(true);
+        }
         let found = index::has_blob(&self.store.conn(), digest)?;
         if found {
             self.store.known().insert(*digest);
@@ -174,12 +183,29 @@ impl<'s> Batch<'s> {
     ) -> Result<BlobRow> {
         let vfs = &*self.store.inner.vfs;
         let dir = self.store.fanout_dir(&digest);
-        if vfs::ensure_dir(vfs, &dir)? {
-            self.pending()
-                .dirs
-                .insert(self.store.root().join("objects"));
-        }
         let header = codec::header(enc.codec, kind, size);
+        let row = BlobRow {
+            digest,
+            size,
+            stored: (codec::HEADER_LEN + enc.payload.len()) as u64,
+            codec: enc.codec,
+            inline: None,
+        };
+        if seeded::active(SeededBug::CommitBeforeBlobs) {
+            let bytes = [&header[..], &enc.payload].concat();
+            self.pending()
+                .deferred
+                .push((dir, digest.to_string(), bytes));
+            return Ok(row);
+        }
+        vfs::ensure_dir(vfs, &dir)?;
+        // ORDER: `objects/` is fsynced before the commit even when this batch found the fan-out
+        // directory already there: a batch that failed (or another process, not yet committed)
+        // may have created it without making its name durable, and a blob whose directory is
+        // lost in a crash is lost with it.
+        self.pending()
+            .dirs
+            .insert(self.store.root().join("objects"));
         let parts: [&[u8]; 2] = [&header, &enc.payload];
         let name = digest.to_string();
         if vfs::publish(vfs, &dir, &name, &parts)? == Published::Existed
@@ -190,13 +216,7 @@ impl<'s> Batch<'s> {
         // Even a file that existed needs the directory fsync: its writer (another process, not
         // yet committed) may not have made its name durable yet.
         self.pending().dirs.insert(dir);
-        Ok(BlobRow {
-            digest,
-            size,
-            stored: (codec::HEADER_LEN + enc.payload.len()) as u64,
-            codec: enc.codec,
-            inline: None,
-        })
+        Ok(row)
     }
 
     /// A file at a blob's name with no index row is left over from a crash or being written by
@@ -236,15 +256,29 @@ impl<'s> Batch<'s> {
         let stats = self.stats();
         let pending = std::mem::take(&mut *self.pending());
         // ORDER: every new file's name must be durable before the index row that points at it.
-        for dir in &pending.dirs {
-            vfs::sync_dir(&*self.store.inner.vfs, dir)?;
+        if !seeded::active(SeededBug::SkipDirFsync) {
+            for dir in &pending.dirs {
+                vfs::sync_dir(&*self.store.inner.vfs, dir)?;
+            }
         }
         let id = self.commit_rows(&pending.rows, &snapshot, &record)?;
+        self.write_deferred(&pending.deferred)?;
         let mut known = self.store.known();
         for row in &pending.rows {
             known.insert(row.digest);
         }
         Ok(Commit { id, stats })
+    }
+
+    /// Writes the blob files that [`SeededBug::CommitBeforeBlobs`] held back; nothing otherwise.
+    fn write_deferred(&self, deferred: &[(Utf8PathBuf, String, Vec<u8>)]) -> Result<()> {
+        let vfs = &*self.store.inner.vfs;
+        for (dir, name, bytes) in deferred {
+            vfs::ensure_dir(vfs, dir)?;
+            vfs::publish(vfs, dir, name, &[bytes])?;
+            vfs::sync_dir(vfs, dir)?;
+        }
+        Ok(())
     }
 
     fn check_references(&self, snapshot: &NewSnapshot) -> Result<()> {
@@ -286,8 +320,19 @@ impl<'s> Batch<'s> {
             index::insert_blob(&tx, row)?;
         }
         let id = index::insert_snapshot(&tx, snapshot, record)?;
+        let needs: Vec<Utf8PathBuf> = rows
+            .iter()
+            .filter(|r| r.inline.is_none())
+            .map(|r| self.store.blob_path(&r.digest))
+            .collect();
+        self.store
+            .inner
+            .vfs
+            .before_commit(&needs)
+            .map_err(|e| Error::io("commit barrier", self.store.root(), e))?;
         // ORDER: success is reported only after this COMMIT (WAL, synchronous=FULL) returns.
         tx.commit().map_err(Error::index("commit"))?;
+        self.store.committed();
         Ok(id)
     }
 

@@ -55,6 +55,7 @@ mod gc;
 mod index;
 mod lock;
 mod rebuild;
+mod seeded;
 mod snapshot;
 mod stats;
 mod store;
@@ -72,3 +73,6 @@ pub use stats::Stats;
 pub use store::{Options, Reader, Store};
 pub use verify::{Damage, Problem, VerifyReport};
 pub use vfs::{StdFs, Vfs};
+
+#[cfg(feature = "seeded-bugs")]
+pub use seeded::{SeededBug, set_seeded_bug};
