@@ -180,11 +180,21 @@ pub fn workloads(seed: u64) -> Vec<Recorded> {
     out
 }
 
+/// Crash states are checked in chunks of this many, so that a long soak does not hold them all.
+const CHUNK: usize = 20_000;
+
 /// Builds the distinct crash states of every recording and checks them.
 pub fn check(recorded: &[Recorded], settings: Settings) -> Outcome {
     let total_points: usize = recorded.iter().map(|r| r.points.len()).sum();
     let mut outcome = Outcome::default();
+    for rec in recorded {
+        outcome
+            .run_violations
+            .extend(rec.violations.iter().cloned());
+    }
+    let stop = AtomicBool::new(false);
     let mut work: Vec<(usize, CrashState)> = Vec::new();
+    let mut generated = 0;
     let mut seen: Vec<HashSet<u128>> = vec![HashSet::new(); recorded.len()];
     // Each round gives each point up to `quota` more distinct states (a point with few unsynced
     // changes has fewer, and gives up after `quota * 8` tries); rounds go on until the target.
@@ -197,19 +207,41 @@ pub fn check(recorded: &[Recorded], settings: Settings) -> Outcome {
                 states_at(point, quota, &mut rng, &mut seen[w], &mut |s| {
                     work.push((w, s))
                 });
+                if work.len() >= CHUNK {
+                    generated += work.len();
+                    run_chunk(recorded, &mut work, &stop, &mut outcome, settings);
+                }
             }
         }
-        if work.len() >= settings.target_states {
+        if generated + work.len() >= settings.target_states {
             break;
         }
     }
+    run_chunk(recorded, &mut work, &stop, &mut outcome, settings);
     for (w, rec) in recorded.iter().enumerate() {
         outcome
             .per_workload
             .push((rec.name.clone(), rec.points.len(), seen[w].len()));
-        outcome
-            .run_violations
-            .extend(rec.violations.iter().cloned());
+    }
+    outcome
+}
+
+/// Checks `work` on `settings.threads` threads, adding to `outcome`, and empties it.
+fn run_chunk(
+    recorded: &[Recorded],
+    work: &mut Vec<(usize, CrashState)>,
+    stop: &AtomicBool,
+    outcome: &mut Outcome,
+    settings: Settings,
+) {
+    if std::env::var_os("CRASH_SIM_DRY").is_some() || stop.load(Ordering::Relaxed) {
+        outcome.states += if stop.load(Ordering::Relaxed) {
+            0
+        } else {
+            work.len()
+        };
+        work.clear();
+        return;
     }
     if settings.stop_at_first {
         // Looking for the first violation: visit the workloads interleaved, not one by one.
@@ -218,19 +250,15 @@ pub fn check(recorded: &[Recorded], settings: Settings) -> Outcome {
             work.swap(i, rng.below(i as u64 + 1) as usize);
         }
     }
-    if std::env::var_os("CRASH_SIM_DRY").is_some() {
-        outcome.states = work.len();
-        return outcome;
-    }
-    let stop = AtomicBool::new(false);
     let next = AtomicUsize::new(0);
-    let result = Mutex::new(outcome);
+    let result = Mutex::new(std::mem::take(outcome));
     std::thread::scope(|scope| {
         for _ in 0..settings.threads.max(1) {
-            scope.spawn(|| worker(recorded, &work, &next, &stop, &result, settings));
+            scope.spawn(|| worker(recorded, work, &next, stop, &result, settings));
         }
     });
-    result.into_inner().expect("no checker panicked")
+    *outcome = result.into_inner().expect("no checker panicked");
+    work.clear();
 }
 
 /// Up to `quota` crash states at `point` not in `seen` yet: all lost, all kept, then random.
