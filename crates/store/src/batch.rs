@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::flush::{self, Finished, Flusher, Job};
 use crate::index::{self, BlobRow};
 use crate::lock::LockGuard;
+use crate::seeded::{self, SeededBug};
 use crate::snapshot::{NewSnapshot, RecordV1, SnapshotId};
 use crate::store::Store;
 use crate::vfs;
@@ -50,6 +51,9 @@ struct Pending {
     dirs: BTreeSet<Utf8PathBuf>,
     /// Blob files the flusher finished on the calling thread.
     flushed: Finished,
+    /// Blob files held back until after the index commit: only with
+    /// [`SeededBug::CommitBeforeBlobs`] switched on, never otherwise.
+    deferred: Vec<(Utf8PathBuf, String, Vec<u8>)>,
     stats: BatchStats,
 }
 
@@ -167,6 +171,11 @@ impl<'s> Batch<'s> {
         if self.store.known().contains(digest) || self.pending().seen.contains(digest) {
             return Ok(true);
         }
+        if seeded::active(SeededBug::DedupeByFileExistence)
+            && let Ok(Some(_)) = self.store.inner.vfs.file_len(&self.store.blob_path(digest))
+        {
+            return Ok(true);
+        }
         let complete = self.store.load_known()?;
         if self.store.known().contains(digest) {
             return Ok(true);
@@ -190,12 +199,29 @@ impl<'s> Batch<'s> {
     ) -> Result<BlobRow> {
         let vfs = &*self.store.inner.vfs;
         let dir = self.store.fanout_dir(&digest);
-        if vfs::ensure_dir(vfs, &dir)? {
-            self.pending()
-                .dirs
-                .insert(self.store.root().join("objects"));
-        }
         let header = codec::header(enc.codec, kind, size);
+        let row = BlobRow {
+            digest,
+            size,
+            stored: (codec::HEADER_LEN + enc.payload.len()) as u64,
+            codec: enc.codec,
+            inline: None,
+        };
+        if seeded::active(SeededBug::CommitBeforeBlobs) {
+            let bytes = [&header[..], &enc.payload].concat();
+            self.pending()
+                .deferred
+                .push((dir, digest.to_string(), bytes));
+            return Ok(row);
+        }
+        vfs::ensure_dir(vfs, &dir)?;
+        // ORDER: `objects/` is fsynced before the commit even when this batch found the fan-out
+        // directory already there: a batch that failed (or another process, not yet committed)
+        // may have created it without making its name durable, and a blob whose directory is
+        // lost in a crash is lost with it.
+        self.pending()
+            .dirs
+            .insert(self.store.root().join("objects"));
         let parts: [&[u8]; 2] = [&header, &enc.payload];
         let temp = vfs::write_temp(vfs, &dir, &parts)?;
         let job = Job {
@@ -210,13 +236,7 @@ impl<'s> Batch<'s> {
         // Even a file that existed needs the directory fsync: its writer (another process, not
         // yet committed) may not have made its name durable yet.
         pending.dirs.insert(dir);
-        Ok(BlobRow {
-            digest,
-            size,
-            stored: (codec::HEADER_LEN + enc.payload.len()) as u64,
-            codec: enc.codec,
-            inline: None,
-        })
+        Ok(row)
     }
 
     /// Whether the file at a blob's name decodes to the right bytes.
@@ -259,10 +279,13 @@ impl<'s> Batch<'s> {
         flush::merge(&mut flushed, std::mem::take(&mut pending.flushed));
         self.settle(flushed)?;
         // ORDER: every new file's name must be durable before the index row that points at it.
-        for dir in &pending.dirs {
-            vfs::sync_dir(&*self.store.inner.vfs, dir)?;
+        if !seeded::active(SeededBug::SkipDirFsync) {
+            for dir in &pending.dirs {
+                vfs::sync_dir(&*self.store.inner.vfs, dir)?;
+            }
         }
         let id = self.commit_rows(&pending.rows, &snapshot, &record)?;
+        self.write_deferred(&pending.deferred)?;
         let mut known = self.store.known();
         for row in &pending.rows {
             known.insert(row.digest);
@@ -297,6 +320,17 @@ impl<'s> Batch<'s> {
                 }
                 return Err(err);
             }
+        }
+        Ok(())
+    }
+
+    /// Writes the blob files that [`SeededBug::CommitBeforeBlobs`] held back; nothing otherwise.
+    fn write_deferred(&self, deferred: &[(Utf8PathBuf, String, Vec<u8>)]) -> Result<()> {
+        let vfs = &*self.store.inner.vfs;
+        for (dir, name, bytes) in deferred {
+            vfs::ensure_dir(vfs, dir)?;
+            vfs::publish(vfs, dir, name, &[bytes])?;
+            vfs::sync_dir(vfs, dir)?;
         }
         Ok(())
     }
@@ -340,8 +374,19 @@ impl<'s> Batch<'s> {
             index::insert_blob(&tx, row)?;
         }
         let id = index::insert_snapshot(&tx, snapshot, record)?;
+        let needs: Vec<Utf8PathBuf> = rows
+            .iter()
+            .filter(|r| r.inline.is_none())
+            .map(|r| self.store.blob_path(&r.digest))
+            .collect();
+        self.store
+            .inner
+            .vfs
+            .before_commit(&needs)
+            .map_err(|e| Error::io("commit barrier", self.store.root(), e))?;
         // ORDER: success is reported only after this COMMIT (WAL, synchronous=FULL) returns.
         tx.commit().map_err(Error::index("commit"))?;
+        self.store.committed();
         Ok(id)
     }
 

@@ -15,6 +15,7 @@ use crate::digest::Digest;
 use crate::error::{Error, GcRefusal, Result};
 use crate::index;
 use crate::progress::{Meter, Progress};
+use crate::seeded::{self, SeededBug};
 use crate::store::Store;
 use crate::vfs;
 
@@ -91,10 +92,6 @@ impl Store {
             bytes_freed: doomed.iter().map(|r| r.stored).sum(),
             ..GcReport::default()
         };
-        if !options.dry_run {
-            self.delete_rows(&doomed)?;
-        }
-        meter.advance(doomed.iter().filter(|r| r.inline).count() as u64, 0);
         let files = |rows: &[Row]| -> HashSet<String> {
             rows.iter()
                 .filter(|r| !r.inline)
@@ -102,6 +99,13 @@ impl Store {
                 .collect()
         };
         let (kept, freed) = (files(&keep), files(&doomed));
+        if seeded::active(SeededBug::UnlinkBeforeGcCommit) && !options.dry_run {
+            self.sweep(&kept, &freed, false, &mut report, &meter)?;
+        }
+        if !options.dry_run {
+            self.delete_rows(&doomed)?;
+        }
+        meter.advance(doomed.iter().filter(|r| r.inline).count() as u64, 0);
         self.sweep(&kept, &freed, options.dry_run, &mut report, &meter)?;
         // Files of removed rows that were already gone count as done too.
         meter.finish();
@@ -166,11 +170,14 @@ impl Store {
         index::bump_gc_generation(&tx)?;
         // ORDER: the deletions are durable before any file is unlinked, so a crash in the sweep
         // never leaves a row pointing at a removed file.
-        tx.commit().map_err(Error::index("commit"))
+        tx.commit().map_err(Error::index("commit"))?;
+        self.committed();
+        Ok(())
     }
 
-    /// Removes every file under `objects/` and `tmp/` that is not a kept blob file; `freed` are
-    /// the files of the rows just deleted, already counted in the report.
+    /// Removes every file under `objects/` and `tmp/` that is not a kept blob file, and temp
+    /// files in the store directory itself (left by a crash while `FORMAT` was written); `freed`
+    /// are the files of the rows just deleted, already counted in the report.
     fn sweep(
         &self,
         kept: &HashSet<String>,
@@ -182,8 +189,9 @@ impl Store {
         let vfs = &*self.inner.vfs;
         let mut touched = BTreeSet::new();
         for dir in self.sweep_dirs()? {
+            let only_temps = dir == self.root();
             for name in list(vfs, &dir)? {
-                if kept.contains(&name) {
+                if kept.contains(&name) || (only_temps && !name.starts_with(vfs::TEMP_PREFIX)) {
                     continue;
                 }
                 let path = dir.join(&name);
@@ -215,6 +223,7 @@ impl Store {
             .map(|n| objects.join(n))
             .collect();
         dirs.push(self.root().join("tmp"));
+        dirs.push(self.root().to_owned());
         Ok(dirs)
     }
 }

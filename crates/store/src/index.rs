@@ -66,7 +66,12 @@ pub(crate) fn open(path: &Utf8Path, create: bool, busy: Duration) -> Result<Conn
     // commit protocol's "only now report success" depends on it.
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(Error::index("journal_mode"))?;
-    conn.pragma_update(None, "synchronous", "FULL")
+    let synchronous = if crate::seeded::active(crate::seeded::SeededBug::SynchronousNormal) {
+        "NORMAL"
+    } else {
+        "FULL"
+    };
+    conn.pragma_update(None, "synchronous", synchronous)
         .map_err(Error::index("synchronous"))?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(Error::index("foreign_keys"))?;
@@ -76,6 +81,34 @@ pub(crate) fn open(path: &Utf8Path, create: bool, busy: Duration) -> Result<Conn
     }
     check_schema(&conn)?;
     Ok(conn)
+}
+
+/// Whether a COMMIT on `conn` is durable when it returns, as SQLite documents it: in WAL mode
+/// only with `synchronous` FULL (2) or EXTRA (3); in rollback-journal modes also with NORMAL (1).
+/// Read back from the connection, so it reports what SQLite does, not what was asked for.
+pub(crate) fn commits_are_durable(conn: &Connection) -> Result<bool> {
+    let synchronous: i64 = conn
+        .pragma_query_value(None, "synchronous", |r| r.get(0))
+        .map_err(Error::index("read synchronous"))?;
+    let journal: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .map_err(Error::index("read journal_mode"))?;
+    Ok(synchronous >= 2 || (synchronous == 1 && !journal.eq_ignore_ascii_case("wal")))
+}
+
+/// Removes the index and its WAL, shared-memory and journal files. They live on the real
+/// filesystem, as SQLite's own files always do, whatever the store's [`crate::Vfs`].
+pub(crate) fn remove_files(path: &Utf8Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = format!("{path}{suffix}");
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io("remove", file, e));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn check_schema(conn: &Connection) -> Result<()> {

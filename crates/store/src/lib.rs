@@ -60,6 +60,7 @@ mod index;
 mod lock;
 mod progress;
 mod rebuild;
+mod seeded;
 mod snapshot;
 mod stats;
 mod store;
@@ -78,3 +79,6 @@ pub use stats::Stats;
 pub use store::{Options, Reader, Store};
 pub use verify::{Damage, Problem, VerifyReport};
 pub use vfs::{StdFs, Vfs};
+
+#[cfg(feature = "seeded-bugs")]
+pub use seeded::{SeededBug, set_seeded_bug};

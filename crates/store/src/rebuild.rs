@@ -7,7 +7,6 @@
 //! creation order, without parents (records do not know their old ids).
 
 use std::collections::BTreeMap;
-use std::io::ErrorKind;
 
 use camino::Utf8Path;
 use rusqlite::{Connection, OpenFlags};
@@ -64,16 +63,9 @@ impl Store {
         let index_path = root.join("index.sqlite");
         let inline = salvage_inline(&index_path, format.hash);
         let found = scan_objects(&options, root, format.hash)?;
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let file = root.join(format!("index.sqlite{suffix}"));
-            match options.vfs.remove_file(&file) {
-                Err(e) if e.kind() != ErrorKind::NotFound => {
-                    return Err(Error::io("remove", file, e));
-                }
-                _ => {}
-            }
-        }
+        index::remove_files(&index_path)?;
         let mut conn = index::open(&index_path, true, options.busy_timeout)?;
+        let durable = index::commits_are_durable(&conn)?;
         let mut report = RebuildReport {
             blob_files: found.rows.len() as u64,
             inline_blobs: inline.len() as u64,
@@ -89,6 +81,7 @@ impl Store {
             refs_of,
             &mut report,
         )?;
+        options.vfs.after_commit(&index_path, durable);
         drop(conn);
         drop(_lock);
         Ok((Self::open_with(root, options)?, report))

@@ -63,6 +63,8 @@ pub(crate) struct Inner {
     pub(crate) format: StoreFormat,
     pub(crate) vfs: Arc<dyn Vfs>,
     pub(crate) zstd_level: i32,
+    /// Whether SQLite makes a COMMIT durable before it returns (read back from the connection).
+    durable_commits: bool,
     conn: Mutex<Connection>,
     known: Mutex<Known>,
 }
@@ -128,12 +130,14 @@ impl Store {
 
     fn open_existing(root: Utf8PathBuf, format: StoreFormat, options: &Options) -> Result<Self> {
         let conn = index::open(&root.join("index.sqlite"), false, options.busy_timeout)?;
+        let durable_commits = index::commits_are_durable(&conn)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 root,
                 format,
                 vfs: options.vfs.clone(),
                 zstd_level: options.zstd_level,
+                durable_commits,
                 conn: Mutex::new(conn),
                 known: Mutex::new(Known::default()),
             }),
@@ -147,6 +151,11 @@ impl Store {
         }
         let format = new_format(options)?;
         vfs::ensure_dir_all(vfs, &root)?;
+        // ORDER: the store directory's own name is made durable even if an earlier, failed
+        // creation made the directory: FORMAT in a directory a crash can lose is no store.
+        if let Some(parent) = root.parent().filter(|p| !p.as_str().is_empty()) {
+            vfs::sync_dir(vfs, parent)?;
+        }
         for dir in ["objects", "tmp"] {
             vfs::ensure_dir(vfs, &root.join(dir))?;
         }
@@ -155,11 +164,10 @@ impl Store {
         {
             return Err(Error::io("create", root.join("LOCK"), e));
         }
-        drop(index::open(
-            &root.join("index.sqlite"),
-            true,
-            options.busy_timeout,
-        )?);
+        let index_path = root.join("index.sqlite");
+        let conn = index::open(&index_path, true, options.busy_timeout)?;
+        vfs.after_commit(&index_path, index::commits_are_durable(&conn)?);
+        drop(conn);
         // ORDER: FORMAT is written last, so its presence means the rest of the store exists.
         vfs::sync_dir(vfs, &root)?;
         vfs::publish(vfs, &root, "FORMAT", &[format.render().as_bytes()])?;
@@ -249,7 +257,9 @@ impl Store {
                 return Err(Error::UnknownSnapshot { id });
             }
         }
-        tx.commit().map_err(Error::index("commit"))
+        tx.commit().map_err(Error::index("commit"))?;
+        self.committed();
+        Ok(())
     }
 
     /// A named cache saved by [`Store::save_cache`], if any. Caches hold derived data (such as
@@ -261,13 +271,24 @@ impl Store {
 
     /// Saves (replaces) a named cache.
     pub fn save_cache(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        index::save_cache(&self.conn(), name, bytes)
+        index::save_cache(&self.conn(), name, bytes)?;
+        self.committed();
+        Ok(())
     }
 
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the connection leaves SQLite itself consistent (an open
         // transaction rolls back when its guard drops), so a poisoned lock is still usable.
         self.inner.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tells the filesystem that an index transaction has just committed (the second half of
+    /// the commit barrier, see [`Vfs::after_commit`]).
+    pub(crate) fn committed(&self) {
+        let index = self.inner.root.join("index.sqlite");
+        self.inner
+            .vfs
+            .after_commit(&index, self.inner.durable_commits);
     }
 
     pub(crate) fn lock_shared(&self) -> Result<LockGuard> {

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::{Error, Result};
+use crate::seeded::{self, SeededBug};
 
 /// The file operations the store performs, so that a test can substitute a simulated
 /// filesystem. All paths are absolute or relative to the process's working directory.
@@ -42,6 +43,24 @@ pub trait Vfs: Send + Sync + std::fmt::Debug {
     fn list_dir(&self, path: &Utf8Path) -> io::Result<Vec<String>>;
     /// Whether the path is an existing directory.
     fn is_dir(&self, path: &Utf8Path) -> bool;
+
+    /// The commit barrier, first half: called right before the index transaction that records
+    /// rows pointing at the blob files `needs` commits. By the commit protocol every one of them
+    /// is durable (data and name) at this point. The real filesystem has nothing to do; a
+    /// simulated one checks the claim. An error fails the commit.
+    fn before_commit(&self, needs: &[Utf8PathBuf]) -> io::Result<()> {
+        let _ = needs;
+        Ok(())
+    }
+
+    /// The commit barrier, second half: called right after a transaction on the index file
+    /// `index` committed. `durable` is whether SQLite made the COMMIT durable before returning,
+    /// as read back from the connection (WAL with `synchronous=FULL` or `EXTRA`). The index
+    /// itself is SQLite's and never goes through this trait; a simulated filesystem uses this
+    /// call to know which index state a crash would leave.
+    fn after_commit(&self, index: &Utf8Path, durable: bool) {
+        let _ = (index, durable);
+    }
 }
 
 /// The real filesystem, through `std::fs`.
@@ -182,17 +201,18 @@ pub(crate) fn finish_publish(
     target: &Utf8Path,
 ) -> Result<Published> {
     // ORDER: the data must be durable before any name points at it.
-    let outcome = vfs
-        .sync_file(temp)
-        .map_err(|e| Error::io("fsync", temp, e))
-        .and_then(|()| match vfs.link(temp, target) {
-            Ok(()) => {
-                remove_temp(vfs, temp)?;
-                Ok(Published::Created)
-            }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(Published::Existed),
-            Err(e) => Err(Error::io("link", target, e)),
-        });
+    let synced = match seeded::active(SeededBug::SkipFileFsync) {
+        true => Ok(()),
+        false => vfs.sync_file(temp).map_err(|e| Error::io("fsync", temp, e)),
+    };
+    let outcome = synced.and_then(|()| match vfs.link(temp, target) {
+        Ok(()) => {
+            remove_temp(vfs, temp)?;
+            Ok(Published::Created)
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(Published::Existed),
+        Err(e) => Err(Error::io("link", target, e)),
+    });
     if outcome.is_err() {
         let _ = vfs.remove_file(temp);
     }

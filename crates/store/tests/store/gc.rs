@@ -90,6 +90,22 @@ fn gc_removes_files_left_by_interrupted_writes() {
 }
 
 #[test]
+fn gc_removes_a_temp_file_left_in_the_store_directory_by_an_interrupted_creation() {
+    let (_dir, store) = new_store();
+    commit(&store, &[&random_bytes(50_000, 60)]);
+    let temp = store.root().join(".tmp-1-2-3");
+    std::fs::write(&temp, b"half a FORMAT").unwrap();
+
+    let report = store.gc().unwrap();
+    assert_eq!(report.stray_files_removed, 1);
+    assert!(!temp.exists());
+    // Only temp files go: the store's own files stay.
+    assert!(store.root().join("FORMAT").exists());
+    assert!(store.root().join("LOCK").exists());
+    assert!(crate::Store::open(store.root()).is_ok());
+}
+
+#[test]
 fn a_dry_run_reports_without_removing() {
     let (_dir, store) = new_store();
     let (old, d) = commit(&store, &[&random_bytes(50_000, 50)]);
