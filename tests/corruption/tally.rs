@@ -100,7 +100,7 @@ impl Tally {
     /// Prints the table and the figures; whether the run passed.
     pub(crate) fn print(&self, elapsed: Duration) -> bool {
         println!(
-            "\n{:<7} {:<10} {:>9} {:>6} {:>7} {:>8} {:>9} {:>10} {:>9} {:>8}",
+            "\n{:<11} {:<10} {:>9} {:>6} {:>7} {:>8} {:>9} {:>10} {:>9} {:>8}",
             "file",
             "damage",
             "mutations",
@@ -115,7 +115,7 @@ impl Tally {
         let mut total = Row::default();
         for ((kind, op), row) in &self.rows {
             println!(
-                "{:<7} {:<10} {:>9} {:>6} {:>7} {:>8} {:>9} {:>10} {:>9} {:>8}",
+                "{:<11} {:<10} {:>9} {:>6} {:>7} {:>8} {:>9} {:>10} {:>9} {:>8}",
                 format!("{kind:?}"),
                 op.to_string(),
                 row.mutations,
