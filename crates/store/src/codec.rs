@@ -171,7 +171,8 @@ fn decompress(payload: &[u8], len: u64) -> std::result::Result<Vec<u8>, String> 
     use std::io::Read;
     let mut out = Vec::new();
     zstd::stream::read::Decoder::new(payload)
-        .and_then(|d| d.take(len + 1).read_to_end(&mut out))
+        // A header may claim u64::MAX bytes: saturate rather than overflow.
+        .and_then(|d| d.take(len.saturating_add(1)).read_to_end(&mut out))
         .map_err(|e| format!("zstd: {e}"))?;
     Ok(out)
 }

@@ -358,13 +358,23 @@ impl Store {
 
     /// Loads and checks a blob given its row.
     pub(crate) fn load(&self, row: &BlobRow) -> Result<Vec<u8>> {
-        let bytes = match &row.inline {
+        self.load_kind(row).map(|(_, bytes)| bytes)
+    }
+
+    /// Like [`Store::load`], also giving the object kind a blob file's header names (`None` for
+    /// an inline blob).
+    pub(crate) fn load_kind(&self, row: &BlobRow) -> Result<(Option<ObjectKind>, Vec<u8>)> {
+        let (kind, bytes) = match &row.inline {
             Some(payload) => {
                 let at = self.inner.root.join("index.sqlite");
-                codec::decode(row.codec, payload, row.size)
-                    .map_err(|r| codec::corrupt(row.digest, &at, r))?
+                let bytes = codec::decode(row.codec, payload, row.size)
+                    .map_err(|r| codec::corrupt(row.digest, &at, r))?;
+                (None, bytes)
             }
-            None => self.load_file(row)?.1,
+            None => {
+                let (kind, bytes) = self.load_file(row)?;
+                (Some(kind), bytes)
+            }
         };
         if self.digest_of(&bytes) != row.digest {
             let at = match row.inline {
@@ -377,7 +387,7 @@ impl Store {
                 "content does not match its digest".into(),
             ));
         }
-        Ok(bytes)
+        Ok((kind, bytes))
     }
 
     /// Reads and decodes a blob file (without re-hashing).
@@ -394,13 +404,16 @@ impl Store {
             Err(e) => return Err(Error::io("read", path, e)),
         };
         let corrupt = |r: String| codec::corrupt(row.digest, &path, r);
-        let (header, bytes) = codec::decode_file(file).map_err(corrupt)?;
+        // ORDER: the length check comes before decoding, so the index's size, not a damaged
+        // header's, bounds what the decoder produces.
+        let header = codec::parse_header(&file).map_err(corrupt)?;
         if header.len != row.size {
             return Err(corrupt(format!(
                 "header says {} bytes, index says {}",
                 header.len, row.size
             )));
         }
+        let (header, bytes) = codec::decode_file(file).map_err(corrupt)?;
         Ok((header.kind, bytes))
     }
 }

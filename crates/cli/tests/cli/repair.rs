@@ -1,6 +1,6 @@
 //! `repair`.
 
-use crate::Project;
+use crate::{Project, noise};
 
 #[test]
 fn repair_index_rebuilds_a_deleted_index_and_everything_reads_back() {
@@ -45,4 +45,82 @@ fn repair_index_of_a_healthy_store_changes_nothing_readable() {
     );
     assert_eq!(p.run(&["cat", "latest", "notes.txt"]).ok().stdout, before);
     p.run(&["check", "--read-data"]).ok();
+}
+
+/// Issue #7, suite 8: an index replaced by garbage and one damaged blob file. `repair index`
+/// recovers every snapshot, names the one that needs the damaged blob, and every other entry of
+/// every snapshot reads back byte for byte.
+#[test]
+fn repair_index_replaces_a_garbage_index_and_every_intact_snapshot_reads_back() {
+    let p = Project::new();
+    // Every file is either inline in its manifest (up to 64 bytes) or a blob file (over 16 KiB),
+    // so nothing lives only in the index that is about to be destroyed.
+    let versions: [&[(&str, Vec<u8>)]; 3] = [
+        &[("data/other.bin", noise(30_000, 7))],
+        &[
+            ("data/signal.bin", noise(100_000, 8)),
+            ("data/other.bin", noise(30_000, 9)),
+        ],
+        &[("data/other.bin", noise(40_000, 10))],
+    ];
+    let mut expected = Vec::new();
+    for files in versions {
+        for (rel, bytes) in files {
+            p.write(rel, bytes);
+        }
+        let id = p.snapshot();
+        let read = |rel: &str| std::fs::read(p.path(rel)).unwrap();
+        let names = [
+            "notes.txt",
+            "data/table.csv",
+            "data/signal.bin",
+            "data/other.bin",
+        ];
+        expected.push((id, names.map(|n| (n, read(n)))));
+    }
+    let second = expected[1].0.to_string();
+    let damaged = p.json("ls", &[&second, "data/other.bin"])["entries"][0]["digests"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let blob = p.blob_file(&damaged);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[1000] ^= 0x01;
+    std::fs::write(&blob, bytes).unwrap();
+    std::fs::write(
+        p.store().join("index.sqlite"),
+        b"not a database".repeat(500),
+    )
+    .unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(p.store().join(format!("index.sqlite{suffix}")));
+    }
+
+    let doc = p.run(&["--json", "repair", "index"]).expect(12).json();
+    assert_eq!(doc["snapshots"], 3, "{doc}");
+    assert_eq!(doc["lost_snapshots"], 0, "{doc}");
+    assert_eq!(doc["damaged_files"], 1, "{doc}");
+    assert_eq!(
+        doc["damaged_snapshots"],
+        serde_json::json!([expected[1].0]),
+        "{doc}"
+    );
+    for (id, files) in &expected {
+        for (name, content) in files {
+            let run = p.cmd(&["cat", &id.to_string(), name]).output().unwrap();
+            if *id == expected[1].0 && *name == "data/other.bin" {
+                assert_eq!(run.status.code(), Some(12), "the damaged blob is reported");
+                assert!(
+                    run.stdout.is_empty(),
+                    "no bytes of a damaged blob are written"
+                );
+            } else {
+                assert!(run.status.success(), "snapshot {id} {name}: {run:?}");
+                assert!(
+                    run.stdout == *content,
+                    "snapshot {id} {name} reads back byte for byte"
+                );
+            }
+        }
+    }
 }

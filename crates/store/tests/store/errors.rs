@@ -251,3 +251,24 @@ fn a_missing_index_is_a_damaged_index_error() {
         Err(Error::DamagedIndex { .. })
     ));
 }
+
+/// Issue #7, found by the `blob_file` fuzz target: a blob file whose header claims u64::MAX
+/// bytes of zstd output overflowed the decoder's bound (a panic with overflow checks on). Reads
+/// and a rebuild of the index must report it as damage instead.
+#[test]
+fn a_blob_file_header_claiming_u64_max_bytes_is_corrupt_not_a_panic() {
+    let (_dir, store) = new_store();
+    let original = random_bytes(100_000, 64);
+    let (_, digests) = commit(&store, &[&original]);
+    let mut file = b"ASVB\x01\x01\x00\x00".to_vec();
+    file.extend_from_slice(&u64::MAX.to_le_bytes());
+    file.extend_from_slice(&[0xff; 40]);
+    std::fs::write(blob_file(&store, &digests[0]), &file).unwrap();
+
+    assert!(matches!(store.get(&digests[0]), Err(Error::Corrupt { .. })));
+    let root = store.root().to_owned();
+    drop(store);
+    let refs_of = |_: &[u8]| Some(Vec::new());
+    let (_, report) = Store::rebuild_index(&root, Options::default(), &refs_of).unwrap();
+    assert_eq!(report.damaged_files, 1);
+}

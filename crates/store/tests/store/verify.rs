@@ -69,3 +69,29 @@ fn a_missing_or_truncated_file_is_found_without_reading_data() {
         }
     )));
 }
+
+/// Issue #7 (corruption matrix): flipping the lowest bit of a blob file's object-kind byte turns
+/// a data blob into a "snapshot record" and back. The content still hashes right, so reads are
+/// exact, but a rebuild of the index would drop the blob (or lose the snapshot): verify must
+/// name it.
+#[test]
+fn a_blob_file_whose_object_kind_was_flipped_is_reported_corrupt() {
+    let (_dir, store) = new_store();
+    let (id, d) = commit(&store, &[&random_bytes(50_000, 63)]);
+    let record = store.snapshot(id).unwrap().unwrap().record;
+    for digest in [d[0], record] {
+        let path = blob_file(&store, &digest);
+        let original = std::fs::read(&path).unwrap();
+        let mut flipped = original.clone();
+        flipped[6] ^= 1;
+        std::fs::write(&path, &flipped).unwrap();
+
+        let report = store.verify(true).unwrap();
+        assert_eq!(report.damaged.len(), 1, "{digest}: {report:?}");
+        assert_eq!(report.damaged[0].digest, digest);
+        assert!(matches!(report.damaged[0].problem, Problem::Corrupt { .. }));
+        assert_eq!(report.damaged_snapshots, vec![id]);
+        std::fs::write(&path, original).unwrap();
+        assert!(store.verify(true).unwrap().is_clean());
+    }
+}
