@@ -22,8 +22,9 @@ pub struct Recovery {
     pub changed_bytes: u64,
     /// Older autosaves, also newer than the baseline, newest first.
     pub older: Vec<SnapshotInfo>,
-    /// Set when the autosave's manifest cannot be read: the reason. Restoring it will fail;
-    /// an older generation may still be intact.
+    /// Set when an autosave newer than the baseline is damaged: which ones and why. The offered
+    /// `snapshot` is then the newest one that read back intact, or, if none did, the newest
+    /// (and restoring it will fail).
     pub problem: Option<String>,
 }
 
@@ -57,6 +58,9 @@ impl Session {
     /// Whether there is something to recover: an autosave newer than the newest explicit save
     /// whose tree differs from it. `None` after a clean exit, and after a crash when nothing had
     /// changed since the last save.
+    ///
+    /// Each candidate is read back in full (every blob verified) before it is offered, newest
+    /// first: a damaged autosave is skipped, and named in [`Recovery::problem`].
     pub fn recovery(&self) -> Result<Option<Recovery>> {
         let snapshots = self.store().snapshots()?;
         let baseline = snapshots
@@ -73,14 +77,63 @@ impl Session {
         if newer.is_empty() {
             return Ok(None);
         }
-        let snapshot = newer.remove(0);
-        if baseline
-            .as_ref()
-            .is_some_and(|b| b.manifest == snapshot.manifest)
+        // The newest autosave that reads back intact; newer damaged ones are named in `problem`.
+        let mut damaged = Vec::new();
+        let intact = newer.iter().position(|s| match self.check_intact(s.id) {
+            Ok(()) => true,
+            Err(e) => {
+                damaged.push(format!("autosave {} is damaged ({e})", s.id));
+                false
+            }
+        });
+        let (snapshot, older) = match intact {
+            Some(i) => {
+                let older = newer.split_off(i + 1);
+                (newer.swap_remove(i), older)
+            }
+            None => {
+                let snapshot = newer.remove(0);
+                (snapshot, newer)
+            }
+        };
+        if damaged.is_empty()
+            && baseline
+                .as_ref()
+                .is_some_and(|b| b.manifest == snapshot.manifest)
         {
             return Ok(None);
         }
-        Ok(Some(self.describe(snapshot, baseline, newer)))
+        let mut recovery = self.describe(snapshot, baseline, older);
+        if !damaged.is_empty() {
+            let outcome = match intact {
+                Some(_) => format!(
+                    "offering autosave {}, the newest intact one",
+                    recovery.snapshot.id
+                ),
+                None => "no autosave newer than the last save is intact".to_owned(),
+            };
+            let mut problem = damaged.join("; ");
+            problem.push_str("; ");
+            problem.push_str(&outcome);
+            if let Some(earlier) = recovery.problem.take() {
+                problem.push_str("; ");
+                problem.push_str(&earlier);
+            }
+            recovery.problem = Some(problem);
+        }
+        Ok(Some(recovery))
+    }
+
+    /// Reads every blob of snapshot `id` (each verified by its digest), one at a time.
+    fn check_intact(&self, id: SnapshotId) -> Result<()> {
+        let manifest = snapshot_manifest(self.store(), id)?;
+        let reader = self.store().reader()?;
+        for digest in manifest.blobs() {
+            if reader.get(&digest)?.is_none() {
+                return Err(autosave_tree::Error::MissingBlob { digest }.into());
+            }
+        }
+        Ok(())
     }
 
     fn describe(

@@ -44,7 +44,7 @@ pub(crate) struct Outcome {
 pub(crate) struct RecoveryOutcome {
     /// `recovery()` said why (a problem, or a typed error).
     pub(crate) said_why: bool,
-    /// The newest intact autosave was among the older ones it offered and restored exactly.
+    /// The autosave it offered restored exactly (an intact older one).
     pub(crate) intact_found: bool,
     /// There was an intact older autosave to find.
     pub(crate) intact_exists: bool,
@@ -257,8 +257,8 @@ fn verify(store: &Store, kind: FileKind, must_report: &BTreeSet<Digest>, out: &m
     }
 }
 
-/// When the newest autosave is listed but damaged: does the session say why, and is the newest
-/// intact older autosave among those it offers, restoring exactly?
+/// When the newest autosave is listed but damaged: does the session say why, and does it offer
+/// an older intact autosave that restores exactly?
 fn recovery(
     r: &Reference,
     session: &Session,
@@ -290,19 +290,8 @@ fn recovery(
         }
     };
     outcome.said_why = offered.problem.is_some();
+    // The session reads every candidate back and offers the newest intact autosave itself.
     if let Ok(restored) = session.restore(offered.snapshot.id) {
-        check_restored(r, &restored, out);
-    }
-    // The host's way to the newest intact autosave: the first older one verify does not name.
-    let damaged = session
-        .store()
-        .verify(true)
-        .map(|v| v.damaged_snapshots)
-        .unwrap_or_default();
-    let first_intact = offered.older.iter().find(|s| !damaged.contains(&s.id));
-    if let Some(s) = first_intact
-        && let Ok(restored) = session.restore(s.id)
-    {
         outcome.intact_found = check_restored(r, &restored, out);
     }
     Some(outcome)

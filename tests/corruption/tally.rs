@@ -156,7 +156,7 @@ impl Tally {
             elapsed.as_secs_f64()
         );
         println!(
-            "recovery: newest autosave damaged in {} mutations; the session said why in {}; an older intact autosave existed in {} and was offered and restored exactly in {}",
+            "recovery: newest autosave damaged in {} mutations; the session said why in {}; an older intact autosave existed in {}; the session offered one that restored exactly in {}",
             self.newest_damaged, self.said_why, self.intact_exists, self.intact_found
         );
         println!(

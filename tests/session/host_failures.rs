@@ -392,8 +392,62 @@ fn restoring_a_damaged_autosave_fails_loudly_instead_of_returning_the_baseline()
     bytes[1000] ^= 1;
     std::fs::write(&blob, bytes).unwrap();
     let s = open(&dir);
+    // Nothing newer than the save is intact: the damaged autosave is offered, with the reason.
     let recovery = s.recovery().unwrap().expect("recoverable");
     assert_eq!(recovery.snapshot.id, id);
+    let problem = recovery.problem.expect("the damage is reported");
+    assert!(
+        problem.contains(&format!("autosave {id} is damaged")),
+        "{problem}"
+    );
+    assert!(
+        problem.contains("no autosave newer than the last save is intact"),
+        "{problem}"
+    );
     let err = s.restore(id).expect_err("a damaged blob must not restore");
     assert!(err.to_string().contains("corrupt"), "{err}");
+}
+
+#[test]
+fn recovery_skips_a_damaged_newest_autosave_and_offers_the_newest_intact_one() {
+    let (_tmp, dir) = project();
+    let tree = HostTree::sample(12);
+    let mut first = tree.clone();
+    first.set(&["arrays", "signal"], "ndarray", random_bytes(300_000, 121));
+    let mut second = first.clone();
+    second.set(&["arrays", "signal"], "ndarray", random_bytes(300_000, 122));
+    let mut s = open(&dir);
+    s.save_explicit(&tree.nodes()).unwrap();
+    let intact = s.autosave(&first.nodes()).unwrap().snapshot.unwrap();
+    let newest = s.autosave(&second.nodes()).unwrap().snapshot.unwrap();
+    drop(s);
+    // Flip one bit of the blob only the newest autosave uses.
+    let signal = autosave::store::HashAlgo::Xxh3_128
+        .hash(&second.nodes[0].2)
+        .to_string();
+    let blob = dir
+        .join(".autosave/objects")
+        .join(&signal[..2])
+        .join(&signal);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[2000] ^= 4;
+    std::fs::write(&blob, bytes).unwrap();
+    let s = open(&dir);
+    let recovery = s.recovery().unwrap().expect("recoverable");
+    assert_eq!(recovery.snapshot.id, intact, "the newest intact autosave");
+    let problem = recovery.problem.expect("the damage is reported");
+    assert!(
+        problem.contains(&format!("autosave {newest} is damaged")),
+        "{problem}"
+    );
+    let restored = s.restore(intact).unwrap();
+    let signal = restored
+        .entries
+        .iter()
+        .find(|e| e.path.keys() == ["arrays", "signal"])
+        .unwrap();
+    assert!(
+        signal.content == first.nodes[0].2,
+        "the intact autosave's bytes"
+    );
 }

@@ -129,7 +129,16 @@ impl Store {
     }
 
     fn open_existing(root: Utf8PathBuf, format: StoreFormat, options: &Options) -> Result<Self> {
+        let vfs = &*options.vfs;
+        let wal = root.join("index.sqlite-wal");
+        let had_wal = matches!(vfs.file_len(&wal), Ok(Some(_)));
         let conn = index::open(&root.join("index.sqlite"), false, options.busy_timeout)?;
+        // ORDER: SQLite creates the WAL file when it opens the index and fsyncs the directory,
+        // but ignores a failure of that fsync; commits written to a WAL whose name a power loss
+        // can take away would be lost with it. Make the name durable before any commit.
+        if !had_wal && matches!(vfs.file_len(&wal), Ok(Some(_))) {
+            vfs::sync_dir(vfs, &root)?;
+        }
         let durable_commits = index::commits_are_durable(&conn)?;
         Ok(Self {
             inner: Arc::new(Inner {

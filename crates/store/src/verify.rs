@@ -85,13 +85,20 @@ impl Store {
     pub fn verify_with(&self, read_data: bool, progress: &Progress) -> Result<VerifyReport> {
         let _lock = self.lock_shared()?;
         let (snapshots, records, users) = {
-            let conn = self.conn();
-            let listed = index::snapshots(&conn)?;
+            let mut conn = self.conn();
+            // One read transaction: the snapshot list and the references must be of the same
+            // moment, or a snapshot committed in between would have its record counted as data.
+            let tx = conn
+                .transaction()
+                .map_err(Error::index("begin a read transaction"))?;
+            let listed = index::snapshots(&tx)?;
             let records: BTreeSet<Digest> = listed.iter().map(|s| s.record).collect();
             let mut users: BTreeMap<Digest, Vec<SnapshotId>> = BTreeMap::new();
-            for (id, digest) in index::all_references(&conn)? {
+            for (id, digest) in index::all_references(&tx)? {
                 users.entry(digest).or_default().push(id);
             }
+            tx.finish()
+                .map_err(Error::index("end a read transaction"))?;
             (listed.len() as u64, records, users)
         };
         let mut report = VerifyReport {
