@@ -80,7 +80,17 @@ impl Session {
         // The newest autosave that reads back intact; newer damaged ones are named in `problem`.
         let mut damaged = Vec::new();
         let intact = newer.iter().position(|s| match self.check_intact(s.id) {
-            Ok(()) => true,
+            Ok(()) => {
+                // Its tree reads back; a damaged record (the snapshot's own metadata, also kept
+                // in the index) does not stop it being offered, but is said.
+                if let Err(e) = self.check_record(s) {
+                    damaged.push(format!(
+                        "autosave {} has a damaged snapshot record ({e}); its tree reads back intact",
+                        s.id
+                    ));
+                }
+                true
+            }
             Err(e) => {
                 damaged.push(format!("autosave {} is damaged ({e})", s.id));
                 false
@@ -134,6 +144,14 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Reads the snapshot's record blob back (verified by its digest).
+    fn check_record(&self, s: &SnapshotInfo) -> Result<()> {
+        match self.store().get(&s.record)? {
+            Some(_) => Ok(()),
+            None => Err(autosave_tree::Error::MissingBlob { digest: s.record }.into()),
+        }
     }
 
     fn describe(

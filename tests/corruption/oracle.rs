@@ -283,7 +283,12 @@ fn recovery(
     };
     let offered = match session.recovery() {
         Ok(Some(offer)) => offer,
-        Ok(None) => return Some(outcome),
+        Ok(None) => {
+            out.misses.push(
+                "recovery saw nothing to recover though the newest autosave is damaged".into(),
+            );
+            return Some(outcome);
+        }
         Err(_) => {
             outcome.said_why = true;
             return Some(outcome);
@@ -293,6 +298,15 @@ fn recovery(
     // The session reads every candidate back and offers the newest intact autosave itself.
     if let Ok(restored) = session.restore(offered.snapshot.id) {
         outcome.intact_found = check_restored(r, &restored, out);
+    }
+    // Oracle 4: the damage is always explained, and an intact older autosave is found.
+    if !outcome.said_why {
+        out.misses
+            .push("recovery offered a damaged newest autosave without saying why".into());
+    }
+    if outcome.intact_exists && !outcome.intact_found {
+        out.misses
+            .push("recovery did not offer an intact autosave though one existed".into());
     }
     Some(outcome)
 }
