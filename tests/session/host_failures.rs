@@ -381,16 +381,7 @@ fn restoring_a_damaged_autosave_fails_loudly_instead_of_returning_the_baseline()
     s.save_explicit(&tree.nodes()).unwrap();
     let id = s.autosave(&edited.nodes()).unwrap().snapshot.unwrap();
     drop(s);
-    let signal = autosave::store::HashAlgo::Xxh3_128
-        .hash(&edited.nodes[0].2)
-        .to_string();
-    let blob = dir
-        .join(".autosave/objects")
-        .join(&signal[..2])
-        .join(&signal);
-    let mut bytes = std::fs::read(&blob).unwrap();
-    bytes[1000] ^= 1;
-    std::fs::write(&blob, bytes).unwrap();
+    flip_bit_of_blob(&dir, &edited.nodes[0].2, 1000, 1);
     let s = open(&dir);
     // Nothing newer than the save is intact: the damaged autosave is offered, with the reason.
     let recovery = s.recovery().unwrap().expect("recoverable");
@@ -422,16 +413,7 @@ fn recovery_skips_a_damaged_newest_autosave_and_offers_the_newest_intact_one() {
     let newest = s.autosave(&second.nodes()).unwrap().snapshot.unwrap();
     drop(s);
     // Flip one bit of the blob only the newest autosave uses.
-    let signal = autosave::store::HashAlgo::Xxh3_128
-        .hash(&second.nodes[0].2)
-        .to_string();
-    let blob = dir
-        .join(".autosave/objects")
-        .join(&signal[..2])
-        .join(&signal);
-    let mut bytes = std::fs::read(&blob).unwrap();
-    bytes[2000] ^= 4;
-    std::fs::write(&blob, bytes).unwrap();
+    flip_bit_of_blob(&dir, &second.nodes[0].2, 2000, 4);
     let s = open(&dir);
     let recovery = s.recovery().unwrap().expect("recoverable");
     assert_eq!(recovery.snapshot.id, intact, "the newest intact autosave");
@@ -450,4 +432,18 @@ fn recovery_skips_a_damaged_newest_autosave_and_offers_the_newest_intact_one() {
         signal.content == first.nodes[0].2,
         "the intact autosave's bytes"
     );
+}
+
+/// Flips `mask` at byte `at` of the blob file holding `content` in the project's store.
+fn flip_bit_of_blob(dir: &camino::Utf8Path, content: &[u8], at: usize, mask: u8) {
+    let digest = autosave::store::HashAlgo::Xxh3_128
+        .hash(content)
+        .to_string();
+    let blob = dir
+        .join(".autosave/objects")
+        .join(&digest[..2])
+        .join(&digest);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[at] ^= mask;
+    std::fs::write(&blob, bytes).unwrap();
 }

@@ -300,15 +300,15 @@ impl Ahead {
         }
         let end = at + len as u64;
         let held = self.at + self.buf.len() as u64;
-        if at < self.at || at > held {
-            self.buf.clear();
+        if at < self.at || end > held {
+            // Refill: keep what is still ahead of `at`, drop the rest, read on from there.
+            if at < self.at || at > held {
+                self.buf.clear();
+            } else {
+                self.buf.drain(..(at - self.at) as usize);
+            }
             self.at = at;
-        } else {
-            self.buf.drain(..(at - self.at) as usize);
-            self.at = at;
-        }
-        let held = self.at + self.buf.len() as u64;
-        if end > held {
+            let held = self.at + self.buf.len() as u64;
             let want = (end - held).max(READ_AHEAD as u64).min(data.len() - held) as usize;
             let old = self.buf.len();
             self.buf.resize(old + want, 0);
@@ -317,6 +317,8 @@ impl Ahead {
                 return Err(e);
             }
         }
-        Ok(&self.buf[..len])
+        // Within the window: no bytes move until the next refill.
+        let from = (at - self.at) as usize;
+        Ok(&self.buf[from..from + len])
     }
 }
