@@ -94,6 +94,8 @@ pub struct ChangeCache {
     entries: HashMap<EntryPath, Cached>,
     /// The manifest the entries make up, as last written.
     last: Option<(Digest, Arc<Manifest>)>,
+    /// The entries changed since the cache was decoded (or made).
+    changed: bool,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -121,13 +123,21 @@ impl ChangeCache {
 
     /// Forgets everything.
     pub fn clear(&mut self) {
+        self.changed |= !self.entries.is_empty();
         self.entries.clear();
         self.last = None;
+    }
+
+    /// Whether the entries changed since [`ChangeCache::decode`] made the cache: when they did
+    /// not, its encoding is the one it was decoded from, and need not be saved again.
+    pub fn changed_since_decode(&self) -> bool {
+        self.changed
     }
 
     /// Binds the cache to a store; if it was bound to another one, everything is forgotten.
     pub fn bind(&mut self, store_id: u128) {
         if self.store_id != Some(store_id) {
+            self.changed = true;
             self.entries.clear();
             self.last = None;
             self.store_id = Some(store_id);
@@ -138,6 +148,7 @@ impl ChangeCache {
     /// (`token_of`): for a host that has just loaded or restored that snapshot, so that its
     /// first autosave reads nothing the snapshot already holds.
     pub fn seed(&mut self, manifest: &Manifest, token_of: impl Fn(&EntryPath) -> Option<Token>) {
+        self.changed = true;
         for entry in manifest.entries() {
             if let Some(token) = token_of(&entry.path) {
                 let cached = Cached {
@@ -193,6 +204,7 @@ impl ChangeCache {
         entries: HashMap<EntryPath, Cached>,
         manifest: (Digest, Arc<Manifest>),
     ) {
+        self.changed |= self.entries != entries;
         self.entries = entries;
         self.last = Some(manifest);
     }
@@ -225,8 +237,12 @@ impl ChangeCache {
                 store_id: Some(p.store_id),
                 entries: p.entries.into_iter().collect(),
                 last: None,
+                changed: false,
             },
-            _ => Self::default(),
+            _ => Self {
+                changed: true,
+                ..Self::default()
+            },
         }
     }
 }

@@ -1,9 +1,11 @@
 //! Content-defined chunking (FastCDC 2020) with a store's fixed parameters.
 
-use std::io::Read;
+use std::io::{self, Read};
+use std::ops::{Deref, Range};
+use std::sync::Arc;
 
 use autosave_store::ChunkParams;
-use fastcdc::v2020::{FastCDC, StreamCDC};
+use fastcdc::v2020::FastCDC;
 
 /// Cut points of `bytes`: (offset, length) of each chunk, in order.
 pub(crate) fn cut_slice<'a>(
@@ -14,10 +16,100 @@ pub(crate) fn cut_slice<'a>(
         .map(|c| (c.offset, c.length))
 }
 
-/// Chunks of a stream, each an owned buffer; equal bytes give the same cut points as
-/// [`cut_slice`].
-pub(crate) fn stream<R: Read>(reader: R, p: &ChunkParams) -> StreamCDC<R> {
-    StreamCDC::new(reader, p.min as usize, p.avg as usize, p.max as usize)
+/// How many largest chunks a block of [`Stream`] holds: chunks are ranges of a block, so each
+/// byte is copied once on its way in, plus the unfinished chunk at a block's end (less than one
+/// largest chunk), moved to the next block. 16 MiB with the default parameters.
+const BLOCK_CHUNKS: usize = 4;
+
+/// Chunks of a stream, cut where [`cut_slice`] would cut the same bytes.
+///
+/// A chunk is a range of a shared block rather than a buffer of its own, so the chunker copies
+/// little; memory is a block per chunk still being processed, at most.
+pub(crate) struct Stream<R> {
+    reader: R,
+    p: ChunkParams,
+    block: Arc<Vec<u8>>,
+    at: usize,
+    eof: bool,
+}
+
+/// One chunk of a [`Stream`]: a range of one of its blocks.
+pub(crate) struct Piece {
+    block: Arc<Vec<u8>>,
+    range: Range<usize>,
+}
+
+impl Deref for Piece {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.block[self.range.clone()]
+    }
+}
+
+/// Chunks of `head` followed by the rest of `reader`.
+pub(crate) fn stream<R: Read>(head: Vec<u8>, reader: R, p: &ChunkParams) -> Stream<R> {
+    Stream {
+        reader,
+        p: *p,
+        block: Arc::new(head),
+        at: 0,
+        eof: false,
+    }
+}
+
+impl<R: Read> Stream<R> {
+    /// Makes sure the unread part of the block holds a whole chunk's worth (`max` bytes) or
+    /// the rest of the stream: a new block starts with the unread part and fills up.
+    fn refill(&mut self) -> io::Result<()> {
+        let left = self.block.len() - self.at;
+        if self.eof || left >= self.p.max as usize {
+            return Ok(());
+        }
+        let mut next = Vec::with_capacity(BLOCK_CHUNKS * self.p.max as usize);
+        next.extend_from_slice(&self.block[self.at..]);
+        while next.len() < next.capacity() {
+            let n = (&mut self.reader)
+                .take((next.capacity() - next.len()) as u64)
+                .read_to_end(&mut next);
+            match n {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.block = Arc::new(next);
+        self.at = 0;
+        Ok(())
+    }
+}
+
+impl<R: Read> Iterator for Stream<R> {
+    type Item = io::Result<Piece>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Err(e) = self.refill() {
+            self.eof = true;
+            self.at = self.block.len();
+            return Some(Err(e));
+        }
+        let rest = &self.block[self.at..];
+        if rest.is_empty() {
+            return None;
+        }
+        let window = &rest[..rest.len().min(self.p.max as usize)];
+        let n = first_cut(window, &self.p);
+        let piece = Piece {
+            block: Arc::clone(&self.block),
+            range: self.at..self.at + n,
+        };
+        self.at += n;
+        Some(Ok(piece))
+    }
 }
 
 /// The length of the first chunk of `bytes`, which must hold the content from a chunk start up to

@@ -6,8 +6,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use autosave_store::Store;
+use rayon::prelude::*;
 
-use crate::cache::ChangeCache;
+use crate::cache::{ChangeCache, FileStat};
 use crate::error::{Error, Result};
 use crate::meta::Meta;
 use crate::node::{Node, Source};
@@ -36,10 +37,13 @@ pub fn snapshot_dir(store: &Store, root: &Path, spec: &SnapshotSpec) -> Result<W
         .unwrap_or_default();
     let (nodes, mut unreadable) = dir_nodes(&root, store.root().as_std_path())?;
     let mut written = write_snapshot(store, &mut cache, &nodes, spec)?;
-    // An unchanged cache is not written again (that would cost a durable index transaction).
-    let encoded = cache.encode();
-    if saved.as_deref() != Some(&encoded[..]) {
-        store.save_cache(&cache_name, &encoded)?;
+    // An unchanged cache is not written again (that would cost a durable index transaction),
+    // nor encoded again to find that out.
+    if saved.is_none() || cache.changed_since_decode() {
+        let encoded = cache.encode();
+        if saved.as_deref() != Some(&encoded[..]) {
+            store.save_cache(&cache_name, &encoded)?;
+        }
     }
     unreadable.append(&mut written.report.errors);
     written.report.errors = unreadable;
@@ -48,82 +52,118 @@ pub fn snapshot_dir(store: &Store, root: &Path, spec: &SnapshotSpec) -> Result<W
 
 /// The nodes of a directory tree, skipping `.autosave` directories and `exclude` (the store's
 /// own directory wherever it is); entries that cannot be listed or named are returned as errors.
+///
+/// Regular files come as [`Source::FileWithStat`] with the status the walk took, so a snapshot
+/// does not examine them twice. Directories are listed in parallel.
 pub fn dir_nodes(root: &Path, exclude: &Path) -> Result<(Vec<Node<'static>>, Vec<EntryError>)> {
-    let exclude = std::fs::canonicalize(exclude).ok();
-    let mut walk = Walk {
-        nodes: Vec::new(),
-        errors: Vec::new(),
-        exclude,
+    let walk = Walk {
+        exclude: std::fs::canonicalize(exclude).ok(),
     };
-    walk.dir(root, &EntryPath::default())
+    let listing = walk
+        .dir(root, &EntryPath::default())
         .map_err(|e| Error::io("list", root, e))?;
-    Ok((walk.nodes, walk.errors))
+    Ok((listing.nodes, listing.errors))
 }
 
 struct Walk {
-    nodes: Vec<Node<'static>>,
-    errors: Vec<EntryError>,
     exclude: Option<PathBuf>,
 }
 
+/// What a directory holds, in the order it was listed.
+#[derive(Default)]
+struct Listing {
+    nodes: Vec<Node<'static>>,
+    errors: Vec<EntryError>,
+}
+
+impl Listing {
+    fn append(&mut self, mut other: Listing) {
+        self.nodes.append(&mut other.nodes);
+        self.errors.append(&mut other.errors);
+    }
+}
+
 impl Walk {
-    fn dir(&mut self, dir: &Path, at: &EntryPath) -> io::Result<()> {
-        let mut empty = true;
+    fn dir(&self, dir: &Path, at: &EntryPath) -> io::Result<Listing> {
+        let mut listing = Listing::default();
+        let mut entries = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
             let name = entry.file_name();
             let Some(key) = name.to_str() else {
-                self.errors.push(EntryError {
+                listing.errors.push(EntryError {
                     path: at.child(name.to_string_lossy()),
                     error: "the file name is not UTF-8".into(),
                 });
                 continue;
             };
-            let path = entry.path();
-            if key == STORE_DIR_NAME || self.exclude.as_deref() == Some(path.as_path()) {
+            if key == STORE_DIR_NAME || self.exclude.as_deref() == Some(entry.path().as_path()) {
                 continue;
             }
-            empty = false;
-            if let Err(e) = self.entry(&path, at.child(key)) {
-                self.errors.push(EntryError {
-                    path: at.child(key),
-                    error: e.to_string(),
-                });
-            }
+            entries.push((at.child(key), entry));
+        }
+        let empty = entries.is_empty();
+        let parts: Vec<Listing> = entries
+            .into_par_iter()
+            .map(|(path, entry)| {
+                self.entry(&entry, &path).unwrap_or_else(|e| Listing {
+                    nodes: Vec::new(),
+                    errors: vec![EntryError {
+                        path,
+                        error: e.to_string(),
+                    }],
+                })
+            })
+            .collect();
+        for part in parts {
+            listing.append(part);
         }
         if empty && !at.keys().is_empty() {
             let meta = std::fs::symlink_metadata(dir)?;
             let node = Node::bytes(at.clone(), KIND_DIR, &[]).with_meta(file_meta(&meta));
-            self.nodes.push(node);
+            listing.nodes.push(node);
         }
-        Ok(())
+        Ok(listing)
     }
 
-    fn entry(&mut self, path: &Path, at: EntryPath) -> io::Result<()> {
-        let meta = std::fs::symlink_metadata(path)?;
+    fn entry(&self, entry: &std::fs::DirEntry, at: &EntryPath) -> io::Result<Listing> {
+        // The status relative to the directory's open handle: no walk of the whole path.
+        let meta = entry.metadata()?;
         let kind = meta.file_type();
-        if kind.is_dir() {
-            self.dir(path, &at)
+        let path = entry.path();
+        let node = if kind.is_dir() {
+            return self.dir(&path, at);
         } else if kind.is_symlink() {
-            let target = link_bytes(&std::fs::read_link(path)?)?;
+            let target = link_bytes(&std::fs::read_link(&path)?)?;
             let open = Box::new(move || -> io::Result<Box<dyn io::Read + Send>> {
                 Ok(Box::new(io::Cursor::new(target.clone())))
             });
-            self.nodes.push(Node {
-                path: at,
+            Node {
+                path: at.clone(),
                 kind: KIND_SYMLINK.into(),
                 meta: Meta::default(),
                 source: Source::Reader(open),
                 token: None,
-            });
-            Ok(())
+            }
         } else if kind.is_file() {
-            self.nodes
-                .push(Node::file(at, KIND_FILE, path).with_meta(file_meta(&meta)));
-            Ok(())
+            let node = Node {
+                path: at.clone(),
+                kind: KIND_FILE.into(),
+                meta: Meta::default(),
+                source: Source::FileWithStat {
+                    path,
+                    stat: FileStat::of(&meta),
+                },
+                token: None,
+            };
+            node.with_meta(file_meta(&meta))
         } else {
-            Err(io::Error::other("not a regular file, directory or symlink"))
-        }
+            return Err(io::Error::other("not a regular file, directory or symlink"));
+        };
+        Ok(Listing {
+            nodes: vec![node],
+            errors: Vec::new(),
+        })
     }
 }
 
@@ -138,7 +178,7 @@ fn link_bytes(target: &Path) -> io::Result<Vec<u8>> {
 fn file_meta(meta: &std::fs::Metadata) -> Meta {
     let mut map = BTreeMap::new();
     map.insert("mode".to_owned(), Meta::Int(i64::from(mode(meta))));
-    let mtime = crate::cache::FileStat::of(meta).mtime_ns;
+    let mtime = FileStat::of(meta).mtime_ns;
     map.insert("mtime_ns".to_owned(), Meta::Int(mtime));
     Meta::Map(map)
 }

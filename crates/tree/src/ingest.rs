@@ -38,31 +38,28 @@ fn put_chunk(batch: &Batch<'_>, bytes: &[u8]) -> Result<Chunk> {
     })
 }
 
-/// Stores what `reader` yields, streaming: at most `threshold + 1` bytes, or one chunk per
-/// worker thread, are in memory at once. The chunker runs on whichever worker pulls the next
-/// chunk while the others hash and compress theirs, so chunking and compression overlap.
-/// Returns the content.
+/// Stores what `reader` yields, streaming: at most `threshold + 1` bytes, or a block of
+/// [`chunk::Stream`] per worker thread, are in memory at once. The chunker runs on whichever
+/// worker pulls the next chunk while the others hash and compress theirs, so chunking and
+/// compression overlap. `size`, if known, is the expected length (a file's size): the first
+/// read then goes into a buffer of the right size at once. Returns the content.
 pub(crate) fn reader(
     batch: &Batch<'_>,
     mut reader: impl Read + Send,
     p: &ChunkParams,
+    size: Option<u64>,
 ) -> io::Result<Result<Content>> {
-    let mut head = Vec::new();
+    let head_len = size.map_or(0, |n| n.min(p.threshold + 1));
+    let mut head = Vec::with_capacity(usize::try_from(head_len).unwrap_or(0));
     (&mut reader).take(p.threshold + 1).read_to_end(&mut head)?;
     if head.len() as u64 <= p.threshold {
         return Ok(bytes(batch, &head, p));
     }
-    let mut done: Vec<(usize, io::Result<Result<Chunk>>)> =
-        chunk::stream(io::Cursor::new(head).chain(reader), p)
-            .enumerate()
-            .par_bridge()
-            .map(|(i, piece)| {
-                let put = piece
-                    .map_err(io::Error::other)
-                    .map(|piece| put_chunk(batch, &piece.data));
-                (i, put)
-            })
-            .collect();
+    let mut done: Vec<(usize, io::Result<Result<Chunk>>)> = chunk::stream(head, reader, p)
+        .enumerate()
+        .par_bridge()
+        .map(|(i, piece)| (i, piece.map(|piece| put_chunk(batch, &piece))))
+        .collect();
     done.sort_unstable_by_key(|(i, _)| *i);
     let mut chunks = Vec::with_capacity(done.len());
     for (_, put) in done {

@@ -3,6 +3,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+use crate::cache::FileStat;
 use crate::meta::Meta;
 use crate::path::EntryPath;
 
@@ -23,6 +24,15 @@ pub enum Source<'a> {
     /// A file, read in a streaming fashion; its (size, mtime, inode, ctime) lets an unchanged
     /// file be skipped without reading it.
     File(PathBuf),
+    /// A file whose status the caller has just taken, as a directory walk does: when the change
+    /// cache vouches for that status the file is skipped without being examined again. A file
+    /// that must be read has its status taken afresh first, as for [`Source::File`].
+    FileWithStat {
+        /// The file.
+        path: PathBuf,
+        /// Its status when the caller looked.
+        stat: FileStat,
+    },
     /// A reader the host opens on demand (streamed, never held whole in memory).
     Reader(OpenReader<'a>),
 }
@@ -32,6 +42,7 @@ impl std::fmt::Debug for Source<'_> {
         match self {
             Self::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
             Self::File(p) => write!(f, "File({})", p.display()),
+            Self::FileWithStat { path, .. } => write!(f, "FileWithStat({})", path.display()),
             Self::Reader(_) => f.write_str("Reader(..)"),
         }
     }

@@ -38,6 +38,7 @@ fn weight(node: &Node<'_>) -> u64 {
     match &node.source {
         Source::Bytes(bytes) => bytes.len() as u64,
         Source::File(path) => std::fs::metadata(path).map_or(0, |m| m.len()),
+        Source::FileWithStat { stat, .. } => stat.size,
         Source::Reader(_) => 0,
     }
 }

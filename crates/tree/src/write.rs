@@ -269,13 +269,14 @@ fn process(ctx: &Ctx<'_, '_>, node: &Node<'_>) -> Processing {
         && let Some(hit) = ctx.cache.by_token(&node.path, token)
         && holds(ctx.batch, &hit.content)?
     {
-        return Ok(Ok(reuse(ctx, node, meta, hit, None, Outcome::Token)));
+        return Ok(Ok(reuse(node, meta, hit, None, Outcome::Token)));
     }
     let content = match &node.source {
         Source::Bytes(bytes) => return lent(ctx, node, meta, bytes),
-        Source::File(path) => return file(ctx, node, meta, path),
+        Source::File(path) => return file(ctx, node, meta, path, None),
+        Source::FileWithStat { path, stat } => return file(ctx, node, meta, path, Some(stat)),
         Source::Reader(open) => {
-            match open().and_then(|r| ingest::reader(ctx.batch, r, &ctx.chunking)) {
+            match open().and_then(|r| ingest::reader(ctx.batch, r, &ctx.chunking, None)) {
                 Ok(content) => content?,
                 Err(e) => return Ok(Err(entry_error(node, &e))),
             }
@@ -303,7 +304,7 @@ fn lent(ctx: &Ctx<'_, '_>, node: &Node<'_>, meta: String, bytes: &[u8]) -> Proce
         && holds(ctx.batch, &hit.content)?
     {
         let outcome = Outcome::Hashed(bytes.len() as u64);
-        let mut p = reuse(ctx, node, meta, hit, None, outcome);
+        let mut p = reuse(node, meta, hit, None, outcome);
         p.unchanged = false;
         return Ok(Ok(p));
     }
@@ -326,15 +327,30 @@ fn whole_digest(store: &Store, bytes: &[u8]) -> Digest {
     store.digest_of(&joined)
 }
 
-fn file(ctx: &Ctx<'_, '_>, node: &Node<'_>, meta: String, path: &Path) -> Processing {
+/// A file, with the status the caller took if it took one: enough to skip it, but a file that
+/// must be read gets a fresh status first (it may have changed since the caller looked).
+fn file(
+    ctx: &Ctx<'_, '_>,
+    node: &Node<'_>,
+    meta: String,
+    path: &Path,
+    seen: Option<&FileStat>,
+) -> Processing {
+    if let Some(stat) = seen
+        && let Some(hit) = ctx.cache.by_stat(&node.path, stat)
+        && holds(ctx.batch, &hit.content)?
+    {
+        return Ok(Ok(reuse(node, meta, hit, Some(*stat), Outcome::Stat)));
+    }
     let stat = match std::fs::metadata(path) {
         Ok(m) => FileStat::of(&m),
         Err(e) => return Ok(Err(entry_error(node, &e))),
     };
-    if let Some(hit) = ctx.cache.by_stat(&node.path, &stat)
+    if seen != Some(&stat)
+        && let Some(hit) = ctx.cache.by_stat(&node.path, &stat)
         && holds(ctx.batch, &hit.content)?
     {
-        return Ok(Ok(reuse(ctx, node, meta, hit, Some(stat), Outcome::Stat)));
+        return Ok(Ok(reuse(node, meta, hit, Some(stat), Outcome::Stat)));
     }
     match read_file(ctx, node, path, stat) {
         Ok(content) => Ok(Ok(fresh(ctx, node, meta, content?, Some(stat), None))),
@@ -358,7 +374,7 @@ fn read_file(
             old,
             &ctx.chunking,
         )?,
-        _ => ingest::reader(ctx.batch, file, &ctx.chunking)?,
+        _ => ingest::reader(ctx.batch, file, &ctx.chunking, Some(before.size))?,
     };
     let after = FileStat::of(&std::fs::metadata(path)?);
     if after == before {
@@ -380,7 +396,6 @@ fn holds(batch: &Batch<'_>, content: &Content) -> Result<bool> {
 
 /// An entry whose content the cache vouched for.
 fn reuse(
-    ctx: &Ctx<'_, '_>,
     node: &Node<'_>,
     meta: String,
     hit: &Cached,
@@ -392,11 +407,7 @@ fn reuse(
         token: node.token,
         stat,
         // A status hit keeps its recording time: the status was trusted relative to it.
-        recorded_ns: if stat.is_some() {
-            hit.recorded_ns
-        } else {
-            ctx.started_ns
-        },
+        recorded_ns: recorded_ns(stat.as_ref(), hit.recorded_ns),
         whole: hit.whole,
         kind: node.kind.clone(),
         meta,
@@ -408,6 +419,12 @@ fn reuse(
         outcome,
         unchanged,
     }
+}
+
+/// The recording time kept with a status: only a status needs one, and an entry without one
+/// keeps 0, so that re-reading it (a symlink, an empty directory) leaves the cache unchanged.
+fn recorded_ns(stat: Option<&FileStat>, ns: i64) -> i64 {
+    if stat.is_some() { ns } else { 0 }
 }
 
 /// An entry whose content was just read and stored.
@@ -423,7 +440,7 @@ fn fresh(
     let cached = Cached {
         token: node.token,
         stat,
-        recorded_ns: ctx.started_ns,
+        recorded_ns: recorded_ns(stat.as_ref(), ctx.started_ns),
         whole,
         kind: node.kind.clone(),
         meta,

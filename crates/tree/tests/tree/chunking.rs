@@ -290,3 +290,54 @@ proptest! {
         resynced_equals_fresh(&before, &after)?;
     }
 }
+
+/// A reader that hands out its bytes in the given read sizes, in turn.
+struct ShortReads<'a> {
+    bytes: &'a [u8],
+    sizes: Vec<usize>,
+    turn: usize,
+}
+
+impl std::io::Read for ShortReads<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let size = self.sizes[self.turn % self.sizes.len()];
+        self.turn += 1;
+        let n = size.min(buf.len()).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Streamed content (read in blocks of a few largest chunks, whatever sizes the reader
+    /// returns) is cut exactly as the same bytes lent whole.
+    #[test]
+    fn a_stream_read_in_any_sizes_chunks_as_the_slice_does(
+        len in 0..1_200_000usize,
+        seed in any::<u64>(),
+        sizes in prop::collection::vec(1..200_000usize, 1..5),
+    ) {
+        let (_dir, store) = crate::new_store_with(crate::SMALL_CHUNKS);
+        // Runs of repeated bytes beside random ones, so that some chunks end at the maximum size.
+        let mut bytes = random_bytes(len, seed);
+        for run in bytes.chunks_mut(300_000).step_by(2) {
+            let fill = run[0];
+            run.fill(fill);
+        }
+        let lent = Node::bytes(EntryPath::new(["lent"]), "x", &bytes);
+        let reader = Node::reader(
+            EntryPath::new(["read"]),
+            "x",
+            Box::new(|| -> std::io::Result<Box<dyn std::io::Read + Send + '_>> {
+                Ok(Box::new(ShortReads { bytes: &bytes, sizes: sizes.clone(), turn: 0 }))
+            }),
+        );
+        let w = autosave(&store, &mut ChangeCache::new(), &[lent, reader]);
+        let (a, b) = (&w.entries.entries()[0].content, &w.entries.entries()[1].content);
+        prop_assert_eq!(a, b);
+        prop_assert!(read_content(&store, b).map_err(|e| TestCaseError::fail(e.to_string()))? == bytes);
+    }
+}

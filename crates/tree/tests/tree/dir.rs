@@ -134,3 +134,77 @@ fn the_store_directory_itself_is_never_snapshotted() {
         .collect();
     assert_eq!(paths, ["a"]);
 }
+
+#[test]
+fn a_walked_file_is_taken_as_the_walk_saw_it_or_read_as_it_is_now() {
+    let (dir, store) = new_store();
+    let src = dir.path().join("project");
+    make_tree(&src);
+    let mut cache = autosave_tree::ChangeCache::new();
+    let spec = SnapshotSpec::new(SnapshotKind::Autosave);
+    let walk = || {
+        autosave_tree::dir_nodes(&src, store.root().as_std_path())
+            .unwrap()
+            .0
+    };
+    let notes = |w: &autosave_tree::Written| {
+        let entry = w
+            .entries
+            .entries()
+            .iter()
+            .find(|e| e.path.to_string() == "notes.md");
+        autosave_tree::read_content(&store, &entry.unwrap().content).unwrap()
+    };
+    autosave_tree::write_snapshot(&store, &mut cache, &walk(), &spec).unwrap();
+
+    // Unchanged when walked, changed right after: the snapshot holds the file as walked (the
+    // cache vouched for that status), and the next one sees the change.
+    let nodes = walk();
+    std::fs::write(src.join("notes.md"), b"v2\n").unwrap();
+    let as_walked = autosave_tree::write_snapshot(&store, &mut cache, &nodes, &spec).unwrap();
+    assert_eq!(notes(&as_walked), b"# notes\n");
+    let next = autosave_tree::write_snapshot(&store, &mut cache, &walk(), &spec).unwrap();
+    assert_eq!(notes(&next), b"v2\n");
+
+    // Changed when walked and again before being read: read as it is now, not reported as a
+    // file that changed while being read.
+    std::fs::write(src.join("notes.md"), b"v3\n").unwrap();
+    let nodes = walk();
+    std::fs::write(src.join("notes.md"), b"v4, longer\n").unwrap();
+    let now = autosave_tree::write_snapshot(&store, &mut cache, &nodes, &spec).unwrap();
+    assert!(now.report.errors.is_empty(), "{:?}", now.report.errors);
+    assert_eq!(notes(&now), b"v4, longer\n");
+}
+
+#[test]
+fn a_stat_cache_is_saved_again_only_when_it_changed() {
+    let (dir, store) = new_store();
+    let src = dir.path().join("project");
+    make_tree(&src);
+    let spec = SnapshotSpec::new(SnapshotKind::Autosave);
+    let mut cache = autosave_tree::ChangeCache::new();
+    assert!(!cache.changed_since_decode());
+    let (nodes, _) = autosave_tree::dir_nodes(&src, store.root().as_std_path()).unwrap();
+    autosave_tree::write_snapshot(&store, &mut cache, &nodes, &spec).unwrap();
+    assert!(cache.changed_since_decode());
+
+    let bytes = cache.encode();
+    let mut decoded = autosave_tree::ChangeCache::decode(&bytes);
+    assert!(!decoded.changed_since_decode());
+    let (nodes, _) = autosave_tree::dir_nodes(&src, store.root().as_std_path()).unwrap();
+    let same = autosave_tree::write_snapshot(&store, &mut decoded, &nodes, &spec).unwrap();
+    assert_eq!(same.report.skipped_stat, 5);
+    assert!(
+        !decoded.changed_since_decode(),
+        "every file was a status hit: the entries are the ones decoded"
+    );
+    assert_eq!(decoded.encode(), bytes);
+
+    std::fs::write(src.join("notes.md"), b"# notes\nedited\n").unwrap();
+    let (nodes, _) = autosave_tree::dir_nodes(&src, store.root().as_std_path()).unwrap();
+    autosave_tree::write_snapshot(&store, &mut decoded, &nodes, &spec).unwrap();
+    assert!(decoded.changed_since_decode());
+    assert_ne!(decoded.encode(), bytes);
+
+    assert!(autosave_tree::ChangeCache::decode(b"not a cache").changed_since_decode());
+}
