@@ -519,7 +519,9 @@ def limits_line(lim):
             f"{d['parallel'] / MIB:.0f} / {d['one_core'] / MIB:.0f} MiB/s; zstd-{lim['zstd_level']} "
             f"compress {lim['zstd']['compress'] / MIB:.0f} MiB/s, decompress "
             f"{lim['zstd']['decompress'] / MIB:.0f} MiB/s (ratio {lim['zstd']['ratio']:.2f}); "
-            f"write+fsync {lim['write_fsync']['rate'] / MIB:.0f} MiB/s")
+            f"with the store's window {lim['zstd_store_window']['compress'] / MIB:.0f} / "
+            f"{lim['zstd_store_window']['decompress'] / MIB:.0f} MiB/s "
+            f"(ratio {lim['zstd_store_window']['ratio']:.2f}); write+fsync {lim['write_fsync']['rate'] / MIB:.0f} MiB/s")
 
 
 def report(result):

@@ -11,8 +11,10 @@
 //!   core over a 256 KiB block that stays in cache (the SIMD path's speed without the memory's);
 //! - `xxh3_128_dispatched`: the same digests from `twox-hash`, which picks AVX2 or SSE2 when
 //!   it runs; every segment's digest is checked equal to the store's;
-//! - `zstd_compress`, `zstd_decompress`: the store's default zstd level over segments the size
-//!   of its average chunk, in parallel, and the compression ratio of the data;
+//! - `zstd`: compression and decompression at the store's default zstd level over segments the
+//!   size of its average chunk, in parallel, and the compression ratio of the data;
+//!   `zstd_store_window`: the same with the store's smaller window
+//!   (`autosave::store::ZSTD_WINDOW_LOG`), which its compressor uses;
 //! - `write_fsync`: one sequential file of up to 256 MiB written and fsynced in `--scratch`
 //!   (default `DIR`'s parent), which should be on the same filesystem as the repositories.
 
@@ -54,7 +56,13 @@ fn main() {
         "xxh3_128": hash_limits(&buf, xxhash_rust::xxh3::xxh3_128),
         "xxh3_128_dispatched": dispatched_limits(&buf),
         "zstd_level": store.zstd_level,
-        "zstd": zstd_limits(&buf, zstd_segment, store.zstd_level),
+        "zstd": zstd_limits(&buf, zstd_segment, store.zstd_level, None),
+        "zstd_store_window": zstd_limits(
+            &buf,
+            zstd_segment,
+            store.zstd_level,
+            Some(autosave::store::ZSTD_WINDOW_LOG)
+        ),
         "write_fsync": write_limit(&buf, &args.scratch),
     });
     println!("{}", serde_json::to_string_pretty(&doc).unwrap());
@@ -187,14 +195,27 @@ fn dispatched_limits(buf: &[u8]) -> serde_json::Value {
     limits
 }
 
-/// Parallel compression and decompression of `segment`-sized pieces at `level`.
-fn zstd_limits(buf: &[u8], segment: usize, level: i32) -> serde_json::Value {
+/// Parallel compression and decompression of `segment`-sized pieces at `level`, with zstd's
+/// window for that level or `window_log`.
+fn zstd_limits(
+    buf: &[u8],
+    segment: usize,
+    level: i32,
+    window_log: Option<u32>,
+) -> serde_json::Value {
     let pieces: Vec<&[u8]> = buf.chunks(segment).collect();
     let mut frames = Vec::new();
     let compress = best_of(2, || {
         frames = pieces
             .par_iter()
-            .map(|p| zstd::bulk::compress(p, level).unwrap())
+            .map(|p| {
+                let mut z = zstd::bulk::Compressor::new(level).unwrap();
+                if let Some(w) = window_log {
+                    z.set_parameter(zstd::zstd_safe::CParameter::WindowLog(w))
+                        .unwrap();
+                }
+                z.compress(p).unwrap()
+            })
             .collect();
     });
     let decompress = best_of(3, || {

@@ -55,33 +55,77 @@ fn main() {
         work.display()
     );
 
-    let limits = Limits::measure(&work, &data);
     let mut rows = Vec::new();
     let store_dir = utf8(&data.join(format!("store-{scale}")));
-    let _ = std::fs::remove_dir_all(&store_dir);
-    let store = Store::open_or_create(&store_dir).unwrap();
 
-    // 1. First snapshot.
-    let t = Instant::now();
-    let first = snapshot_dir(&store, &work, &SnapshotSpec::new(SnapshotKind::Autosave)).unwrap();
-    let t_first = t.elapsed();
+    // 1. First snapshot, three rounds, each into a new store and right after measuring the
+    //    limits again: this machine is shared, so each snapshot is compared with limits taken
+    //    under the same conditions, and the median round is reported.
+    let mut rounds: Vec<FirstRound> = (0..3)
+        .map(|i| {
+            let dir = if i == 0 {
+                store_dir.clone()
+            } else {
+                utf8(&data.join(format!("store-{scale}-{i}")))
+            };
+            let _ = std::fs::remove_dir_all(&dir);
+            let limits = Limits::measure(&work, &data);
+            settle();
+            let store = Store::open_or_create(&dir).unwrap();
+            let t = Instant::now();
+            let w =
+                snapshot_dir(&store, &work, &SnapshotSpec::new(SnapshotKind::Autosave)).unwrap();
+            let time = t.elapsed();
+            let tp = bytes as f64 / time.as_secs_f64();
+            FirstRound {
+                ratio: tp / limits.zstd.min(limits.write),
+                ratio_window: tp / limits.zstd_window.min(limits.write),
+                time,
+                limits,
+                store,
+                written: w,
+            }
+        })
+        .collect();
+    let ratios: Vec<String> = rounds.iter().map(|r| format!("{:.2}", r.ratio)).collect();
+    let mut order: Vec<usize> = (0..rounds.len()).collect();
+    order.sort_by(|&a, &b| rounds[a].ratio.total_cmp(&rounds[b].ratio));
+    let median = order[1];
+    let FirstRound {
+        ratio,
+        ratio_window,
+        time: t_first,
+        limits,
+        ..
+    } = rounds[median];
+    let (store, first) = {
+        let round = rounds.swap_remove(0);
+        for other in rounds {
+            let root = other.store.root().to_owned();
+            drop(other);
+            let _ = std::fs::remove_dir_all(root);
+        }
+        (round.store, round.written)
+    };
     let first_tp = bytes as f64 / t_first.as_secs_f64();
-    let limit = limits.zstd.min(limits.write);
     rows.push(row(
         "first snapshot",
         t_first,
         format!(
-            "{:.0} MiB/s; stored {:.0} MiB",
+            "{:.0} MiB/s, stored {:.0} MiB; ratio per round {}, the median shown; \
+             {ratio_window:.2} of min(zstd-3 with the store's window {:.0}, write)",
             first_tp / MIB,
-            store.stats().unwrap().stored_bytes as f64 / MIB
+            store.stats().unwrap().stored_bytes as f64 / MIB,
+            ratios.join(", "),
+            limits.zstd_window / MIB
         ),
         format!(
             ">= 70 % of min(zstd {:.0}, write {:.0}) MiB/s",
             limits.zstd / MIB,
             limits.write / MIB
         ),
-        first_tp >= 0.7 * limit,
-        first_tp / limit,
+        ratio >= 0.7,
+        ratio,
     ));
 
     // 2. No change, fresh process, stat cache from the store.
@@ -324,10 +368,22 @@ fn mutate(dir: &Path, round: u32) -> u64 {
     summary["bytes_changed"].as_u64().unwrap()
 }
 
+/// One first snapshot with the limits measured just before it.
+struct FirstRound {
+    ratio: f64,
+    ratio_window: f64,
+    time: Duration,
+    limits: Limits,
+    store: Store,
+    written: autosave::tree::Written,
+}
+
 /// The machine's limits, measured now.
+#[derive(Clone, Copy)]
 struct Limits {
     xxh3: f64,
     zstd: f64,
+    zstd_window: f64,
     zstd_1: f64,
     write: f64,
 }
@@ -351,9 +407,21 @@ impl Limits {
         }));
         let sample: Vec<&[u8]> = chunks.iter().step_by(4).copied().collect();
         let sample_bytes: usize = sample.iter().map(|c| c.len()).sum();
-        let zstd = best_of(1, || {
+        let zstd = best_of(3, || {
             sample.par_iter().for_each(|c| {
                 std::hint::black_box(zstd::bulk::compress(c, 3).unwrap());
+            });
+        });
+        // The same with the store's own setting (a smaller window): the store compresses with
+        // it, so this is how fast its compressor alone could go.
+        let zstd_window = best_of(3, || {
+            sample.par_iter().for_each(|c| {
+                let mut z = zstd::bulk::Compressor::new(3).unwrap();
+                z.set_parameter(zstd::zstd_safe::CParameter::WindowLog(
+                    autosave::store::ZSTD_WINDOW_LOG,
+                ))
+                .unwrap();
+                std::hint::black_box(z.compress(c).unwrap());
             });
         });
         let one: Vec<&[u8]> = sample.iter().take(64).copied().collect();
@@ -375,6 +443,7 @@ impl Limits {
         Self {
             xxh3: total as f64 / xxh3,
             zstd: sample_bytes as f64 / zstd,
+            zstd_window: sample_bytes as f64 / zstd_window,
             zstd_1: one_bytes as f64 / zstd_1,
             write: buf.len() as f64 / write,
         }

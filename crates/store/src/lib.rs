@@ -68,6 +68,7 @@ mod verify;
 pub mod vfs;
 
 pub use batch::{Batch, BatchStats, Commit, Put};
+pub use codec::ZSTD_WINDOW_LOG;
 pub use digest::{Digest, HashAlgo, Hasher};
 pub use error::{Error, GcRefusal, Result};
 pub use format::{ChunkParams, FORMAT_VERSION, StoreFormat};

@@ -109,12 +109,30 @@ enum Outcome {
     Hashed(u64),
 }
 
-struct Processed {
-    entry: ManifestEntry,
-    cached: Cached,
-    outcome: Outcome,
-    /// The entry is exactly what the cache remembers, found without reading it.
-    unchanged: bool,
+/// What became of one node.
+enum Processed<'c> {
+    /// Found without reading it, exactly as the cache remembers its path: nothing is copied
+    /// unless the tree turns out to have changed elsewhere.
+    Same { hit: &'c Cached, outcome: Outcome },
+    /// A new memory of the path.
+    New { cached: Cached, outcome: Outcome },
+}
+
+impl Processed<'_> {
+    fn outcome(&self) -> &Outcome {
+        match self {
+            Self::Same { outcome, .. } | Self::New { outcome, .. } => outcome,
+        }
+    }
+
+    /// The path's manifest entry and its memory for the cache.
+    fn into_parts(self, node: &Node<'_>) -> (ManifestEntry, Cached) {
+        let cached = match self {
+            Self::Same { hit, .. } => hit.clone(),
+            Self::New { cached, .. } => cached,
+        };
+        (entry(node, &cached), cached)
+    }
 }
 
 struct Ctx<'a, 's> {
@@ -161,19 +179,20 @@ pub fn write_snapshot(
     };
     if let Some(unchanged) = unchanged_tree(cache, &results, spec) {
         for p in results.iter().flatten() {
-            count(&mut report, &p.outcome);
+            count(&mut report, p.outcome());
         }
         report.duration = start.elapsed();
         return Ok(unchanged.with_report(report));
     }
     let mut entries = Vec::with_capacity(nodes.len());
     let mut seen = HashMap::with_capacity(nodes.len());
-    for result in results {
+    for (node, result) in nodes.iter().zip(results) {
         match result {
             Ok(p) => {
-                count(&mut report, &p.outcome);
-                seen.insert(p.entry.path.clone(), p.cached);
-                entries.push(p.entry);
+                count(&mut report, p.outcome());
+                let (entry, cached) = p.into_parts(node);
+                seen.insert(entry.path.clone(), cached);
+                entries.push(entry);
             }
             Err(e) => report.errors.push(e),
         }
@@ -200,20 +219,25 @@ pub fn write_snapshot(
 /// wrote: if that is the manifest to skip, nothing needs building, encoding or committing.
 fn unchanged_tree(
     cache: &ChangeCache,
-    results: &[std::result::Result<Processed, EntryError>],
+    results: &[std::result::Result<Processed<'_>, EntryError>],
     spec: &SnapshotSpec,
 ) -> Option<Written> {
     let (digest, manifest) = cache.last_manifest()?;
     if spec.unless_manifest != Some(*digest) || results.len() != manifest.entries().len() {
         return None;
     }
-    let mut paths = std::collections::HashSet::with_capacity(results.len());
-    let all_unchanged = results.iter().all(|r| {
-        r.as_ref()
-            .is_ok_and(|p| p.unchanged && paths.insert(&p.entry.path))
-    });
+    // Each remembered path has one memory, so distinct memories mean distinct paths.
+    let mut hits = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(Processed::Same { hit, .. }) => hits.push(std::ptr::from_ref::<Cached>(hit)),
+            _ => return None,
+        }
+    }
+    hits.sort_unstable();
+    let distinct = hits.windows(2).all(|w| w[0] != w[1]);
     // Every node hit a distinct remembered path, as many as the manifest has: the same tree.
-    all_unchanged.then(|| Written {
+    distinct.then(|| Written {
         snapshot: None,
         manifest: *digest,
         entries: manifest.clone(),
@@ -259,11 +283,11 @@ fn commit(
     Ok(commit.id)
 }
 
-type Processing = Result<std::result::Result<Processed, EntryError>>;
+type Processing<'c> = Result<std::result::Result<Processed<'c>, EntryError>>;
 
 /// Handles one node. The outer error (a store failure) fails the snapshot; the inner one (the
 /// node cannot be read) skips the node.
-fn process(ctx: &Ctx<'_, '_>, node: &Node<'_>) -> Processing {
+fn process<'c>(ctx: &Ctx<'c, '_>, node: &Node<'_>) -> Processing<'c> {
     let meta = node.meta.to_canonical_json();
     if let Some(token) = node.token
         && let Some(hit) = ctx.cache.by_token(&node.path, token)
@@ -287,7 +311,7 @@ fn process(ctx: &Ctx<'_, '_>, node: &Node<'_>) -> Processing {
 
 /// Bytes lent by the host. Large content is hashed whole first: if it equals what the cache
 /// remembers for the path, the chunk list is reused without chunking again.
-fn lent(ctx: &Ctx<'_, '_>, node: &Node<'_>, meta: String, bytes: &[u8]) -> Processing {
+fn lent<'c>(ctx: &Ctx<'c, '_>, node: &Node<'_>, meta: String, bytes: &[u8]) -> Processing<'c> {
     if (bytes.len() as u64) <= ctx.chunking.threshold {
         let content = ingest::bytes(ctx.batch, bytes, &ctx.chunking)?;
         return Ok(Ok(fresh(ctx, node, meta, content, None, None)));
@@ -304,9 +328,7 @@ fn lent(ctx: &Ctx<'_, '_>, node: &Node<'_>, meta: String, bytes: &[u8]) -> Proce
         && holds(ctx.batch, &hit.content)?
     {
         let outcome = Outcome::Hashed(bytes.len() as u64);
-        let mut p = reuse(node, meta, hit, None, outcome);
-        p.unchanged = false;
-        return Ok(Ok(p));
+        return Ok(Ok(reuse(node, meta, hit, None, outcome)));
     }
     let content = ingest::bytes(ctx.batch, bytes, &ctx.chunking)?;
     Ok(Ok(fresh(ctx, node, meta, content, None, Some(whole))))
@@ -329,13 +351,13 @@ fn whole_digest(store: &Store, bytes: &[u8]) -> Digest {
 
 /// A file, with the status the caller took if it took one: enough to skip it, but a file that
 /// must be read gets a fresh status first (it may have changed since the caller looked).
-fn file(
-    ctx: &Ctx<'_, '_>,
+fn file<'c>(
+    ctx: &Ctx<'c, '_>,
     node: &Node<'_>,
     meta: String,
     path: &Path,
     seen: Option<&FileStat>,
-) -> Processing {
+) -> Processing<'c> {
     if let Some(stat) = seen
         && let Some(hit) = ctx.cache.by_stat(&node.path, stat)
         && holds(ctx.batch, &hit.content)?
@@ -394,30 +416,38 @@ fn holds(batch: &Batch<'_>, content: &Content) -> Result<bool> {
     Ok(true)
 }
 
-/// An entry whose content the cache vouched for.
-fn reuse(
+/// An entry whose content the cache vouched for. Unless the content was read to find it
+/// (`Outcome::Hashed`), an entry the cache remembers exactly is [`Processed::Same`].
+fn reuse<'c>(
     node: &Node<'_>,
     meta: String,
-    hit: &Cached,
+    hit: &'c Cached,
     stat: Option<FileStat>,
     outcome: Outcome,
-) -> Processed {
-    let unchanged = hit.kind == node.kind && hit.meta == meta;
-    let cached = Cached {
-        token: node.token,
-        stat,
-        // A status hit keeps its recording time: the status was trusted relative to it.
-        recorded_ns: recorded_ns(stat.as_ref(), hit.recorded_ns),
-        whole: hit.whole,
-        kind: node.kind.clone(),
-        meta,
-        content: hit.content.clone(),
-    };
-    Processed {
-        entry: entry(node, &cached),
-        cached,
+) -> Processed<'c> {
+    let read = matches!(outcome, Outcome::Hashed(_));
+    // A status hit keeps its recording time: the status was trusted relative to it.
+    let recorded_ns = recorded_ns(stat.as_ref(), hit.recorded_ns);
+    if !read
+        && hit.kind == node.kind
+        && hit.meta == meta
+        && hit.token == node.token
+        && hit.stat == stat
+        && hit.recorded_ns == recorded_ns
+    {
+        return Processed::Same { hit, outcome };
+    }
+    Processed::New {
+        cached: Cached {
+            token: node.token,
+            stat,
+            recorded_ns,
+            whole: hit.whole,
+            kind: node.kind.clone(),
+            meta,
+            content: hit.content.clone(),
+        },
         outcome,
-        unchanged,
     }
 }
 
@@ -428,29 +458,26 @@ fn recorded_ns(stat: Option<&FileStat>, ns: i64) -> i64 {
 }
 
 /// An entry whose content was just read and stored.
-fn fresh(
+fn fresh<'c>(
     ctx: &Ctx<'_, '_>,
     node: &Node<'_>,
     meta: String,
     content: Content,
     stat: Option<FileStat>,
     whole: Option<Digest>,
-) -> Processed {
+) -> Processed<'c> {
     let n = content.len();
-    let cached = Cached {
-        token: node.token,
-        stat,
-        recorded_ns: recorded_ns(stat.as_ref(), ctx.started_ns),
-        whole,
-        kind: node.kind.clone(),
-        meta,
-        content,
-    };
-    Processed {
-        entry: entry(node, &cached),
-        cached,
+    Processed::New {
+        cached: Cached {
+            token: node.token,
+            stat,
+            recorded_ns: recorded_ns(stat.as_ref(), ctx.started_ns),
+            whole,
+            kind: node.kind.clone(),
+            meta,
+            content,
+        },
         outcome: Outcome::Hashed(n),
-        unchanged: false,
     }
 }
 
