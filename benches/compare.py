@@ -16,7 +16,9 @@ once under target/bench-data/ (shared with benches/snapshot.rs). Then, for each 
      changes for every tool; the program checks that the mutated trees are equal), then 2.1 s
      of waiting so that no tool re-reads files only because they are racily new;
   5. snapshot after the mutation; 6. full restore of the latest snapshot into an empty
-     directory, checked file by file (SHA-256) against the mutated tree.
+     directory, checked file by file (SHA-256) against the mutated tree. autosave restores
+     twice: as it does by default (every file fsynced before the restore returns) and with
+     --no-sync, the durability the peers' restores have (none of them fsyncs).
 
 Every step is timed as whole processes (wall clock, spawn included), with the peak RSS of its
 processes (ru_maxrss from wait4) and the repository's growth (apparent bytes of its files).
@@ -65,6 +67,7 @@ STEP_NAMES = {
     "nochange": "no-change snapshot",
     "change": "1 % change snapshot",
     "restore": "full restore",
+    "restore_nosync": "full restore, --no-sync",
 }
 MIB = float(1 << 20)
 MUTATION = ["--fraction", "0.01", "--seed", "7", "--round", "1"]
@@ -227,6 +230,10 @@ class Autosave(Tool):
     def restore_cmds(self, dest):
         return [[self.binary, "--store", self.repo, "-q", "restore", "latest", "--target", dest]]
 
+    def restore_nosync_cmds(self, dest):
+        """Without fsync, as the peers restore: the same work under the same durability."""
+        return [self.restore_cmds(dest)[0] + ["--no-sync"]]
+
 
 class Restic(Tool):
     name = "restic"
@@ -363,8 +370,13 @@ def bench_tool(tool, pristine, base, drop_caches, reference):
         steps[step] = step_record(seconds, rss, size, new_size, text if tool.name == "autosave" else "")
         size = new_size
         log(f"  {tool.name} {STEP_NAMES[step]}: {seconds:.2f} s")
-    steps["restore"] = restore(tool, base, drop_caches, reference["digests"])
+    steps["restore"] = restore(tool, base, drop_caches, reference["digests"], tool.restore_cmds)
     log(f"  {tool.name} full restore: {steps['restore']['seconds']:.2f} s, verified")
+    if hasattr(tool, "restore_nosync_cmds"):
+        steps["restore_nosync"] = restore(tool, base, drop_caches, reference["digests"],
+                                          tool.restore_nosync_cmds)
+        log(f"  {tool.name} full restore, --no-sync: {steps['restore_nosync']['seconds']:.2f} s, "
+            "verified")
     shutil.rmtree(src)
     return steps
 
@@ -381,11 +393,10 @@ def step_record(seconds, rss, before, after, json_text):
     return record
 
 
-def restore(tool, base, drop_caches, expected):
+def restore(tool, base, drop_caches, expected, cmds):
     dest = fresh_dir(os.path.join(base, "restore"))
     # Every tool runs in the empty target (borg extracts into its working directory).
-    seconds, rss, _ = run_step(tool.restore_cmds(dest), dest, tool.env, tool.log("restore"),
-                               drop_caches)
+    seconds, rss, _ = run_step(cmds(dest), dest, tool.env, tool.log("restore"), drop_caches)
     got = tree_digests(dest)
     if got != expected:
         missing = sorted(set(expected) - set(got))[:5]
@@ -455,6 +466,8 @@ def limit_seconds(result, step):
         changed = result["mutation"]["bytes_changed"]
         return max(changed / zstd_c, steps["change"]["growth_bytes"] / write), \
             "max(compress the change, write the growth)"
+    if step == "restore_nosync":
+        return max(total / zstd_d, total / xxh3), "max(decompress, verify)"
     return max(total / zstd_d, total / write, total / xxh3), "max(decompress, verify, write all)"
 
 
@@ -465,13 +478,14 @@ def table(result):
         if tool["status"] != "ran":
             lines.append(f"| {name} | {tool['status']} | | | | | | |")
             continue
-        for step in STEPS:
-            lines.append(row(result, name, step, tool["steps"][step]))
+        for step in STEPS + ["restore_nosync"]:
+            if step in tool["steps"]:
+                lines.append(row(result, name, step, tool["steps"][step]))
     return "\n".join(lines)
 
 
 def row(result, name, step, s):
-    _, peer_t = fastest_peer(result, step)
+    _, peer_t = fastest_peer(result, "restore" if step == "restore_nosync" else step)
     vs_peer = f"{s['seconds'] / peer_t:.2f}" if peer_t else "n/a"
     growth = f"{s['growth_bytes'] / MIB:.1f} MiB" if "growth_bytes" in s else ""
     size = f"{s['repo_bytes'] / MIB:.1f} MiB" if "repo_bytes" in s else ""
@@ -492,8 +506,10 @@ def targets(result):
     if not peers:
         return [("all targets", None, "not checked: no peer ran")]
     out = []
-    for step, factor in [("nochange", 5), ("change", 5), ("restore", 2)]:
-        peer, t = fastest_peer(result, step)
+    for step, factor in [("nochange", 5), ("change", 5), ("restore", 2), ("restore_nosync", 2)]:
+        if step not in ours:
+            continue
+        peer, t = fastest_peer(result, "restore" if step == "restore_nosync" else step)
         speedup = t / ours[step]["seconds"]
         out.append((f"{STEP_NAMES[step]} >= {factor}x faster than the fastest peer", speedup >= factor,
                     f"{speedup:.2f}x ({ours[step]['seconds'] * 1e3:.0f} ms vs {peer} {t * 1e3:.0f} ms)"))

@@ -112,6 +112,10 @@ pub(crate) enum Command {
         /// List what would be written, and write nothing
         #[arg(long)]
         dry_run: bool,
+        /// Do not wait for the files to reach the disk (no fsync), as cp and tar do: faster,
+        /// but a crash soon after may leave restored files empty or partial (restore again)
+        #[arg(long)]
+        no_sync: bool,
     },
     /// Check that every snapshot's blobs are present (and, with --read-data, intact)
     Check {

@@ -71,6 +71,7 @@ fn dispatch(ctx: &Ctx, command: &Command) -> anyhow::Result<Exit> {
             target,
             force,
             dry_run,
+            no_sync,
         } => cmd::restore::run(
             ctx,
             &cmd::restore::Request {
@@ -79,6 +80,7 @@ fn dispatch(ctx: &Ctx, command: &Command) -> anyhow::Result<Exit> {
                 target,
                 force: *force,
                 dry_run: *dry_run,
+                sync: !*no_sync,
             },
         ),
         Command::Check { read_data } => cmd::check::run(ctx, *read_data),

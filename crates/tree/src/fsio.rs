@@ -17,14 +17,16 @@ fn temp_path(dir: &Path) -> PathBuf {
 }
 
 /// Writes `content` to `path` atomically: readers see the old file or the whole new one.
-/// Sets `mode` (on Unix) and `mtime_ns` before the rename. Returns the bytes written.
+/// Sets `mode` (on Unix) and `mtime_ns` before the rename, and with `sync` makes the data
+/// durable before the rename too. Returns the bytes written.
 pub(crate) fn write_file(
     path: &Path,
     content: &mut dyn Read,
     mode: Option<u32>,
     mtime_ns: Option<i64>,
+    sync: bool,
 ) -> io::Result<u64> {
-    write_file_with(path, mode, mtime_ns, |file| copy(content, file))
+    write_file_with(path, mode, mtime_ns, sync, |file| copy(content, file))
 }
 
 /// Like [`write_file`], with the content written by `fill` into the new (empty) file, at any
@@ -33,13 +35,14 @@ pub(crate) fn write_file_with(
     path: &Path,
     mode: Option<u32>,
     mtime_ns: Option<i64>,
+    sync: bool,
     fill: impl FnOnce(&mut File) -> io::Result<u64>,
 ) -> io::Result<u64> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::other("no parent directory"))?;
     let temp = temp_path(dir);
-    let result = write_temp(&temp, fill, mode, mtime_ns).and_then(|n| {
+    let result = write_temp(&temp, fill, mode, mtime_ns, sync).and_then(|n| {
         rename(&temp, path)?;
         Ok(n)
     });
@@ -74,6 +77,7 @@ fn write_temp(
     fill: impl FnOnce(&mut File) -> io::Result<u64>,
     mode: Option<u32>,
     mtime_ns: Option<i64>,
+    sync: bool,
 ) -> io::Result<u64> {
     let mut file = OpenOptions::new().write(true).create_new(true).open(temp)?;
     let n = fill(&mut file)?;
@@ -84,7 +88,9 @@ fn write_temp(
         file.set_modified(time_of(ns))?;
     }
     // ORDER: the data is durable before the name points at it.
-    file.sync_all()?;
+    if sync {
+        file.sync_all()?;
+    }
     Ok(n)
 }
 

@@ -31,6 +31,27 @@ pub struct RestoreOptions {
     /// Where to report entries written of those to restore, with the bytes of their files
     /// (counted as they are written). Default: nowhere.
     pub progress: Progress,
+    /// Whether the restore waits for its files to reach the disk. Default:
+    /// [`Durability::Synced`].
+    pub durability: Durability,
+}
+
+/// Whether a restore makes its files durable before it returns.
+///
+/// Either way each file is written to a temp file and renamed into place, so a reader never
+/// sees half a file, and the snapshot in the store is untouched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Every file is fsynced before its rename and every directory before the restore returns:
+    /// once it returns, a crash loses nothing it wrote.
+    #[default]
+    Synced,
+    /// Nothing is fsynced: the restore returns once the bytes are with the operating system, as
+    /// `cp`, `tar` and the restores of restic, borg and git do. A crash soon after may leave
+    /// restored files empty or partial, or replaced files without their old content; restoring
+    /// again from the store repairs them. For a target that will be thrown away, or checked
+    /// anyway, this is about as fast as the disk's cache.
+    Unsynced,
 }
 
 /// What a restore wrote.
@@ -66,6 +87,7 @@ pub fn restore_dir(
     }
     check_paths(&entries)?;
     prepare_target(target, options.force)?;
+    let sync = options.durability == Durability::Synced;
     let mut report = RestoreReport::default();
     // Every directory first, so that the files can then be written in any order.
     let mut dirs = BTreeSet::from([target.to_path_buf()]);
@@ -93,7 +115,7 @@ pub fn restore_dir(
         leaves
             .par_iter()
             .map(|entry| {
-                let leaf = restore_leaf(store, entry, target, &meter)?;
+                let leaf = restore_leaf(store, entry, target, &meter, sync)?;
                 meter.advance(1, 0);
                 Ok(leaf)
             })
@@ -115,7 +137,7 @@ pub fn restore_dir(
             Leaf::Symlink => report.symlinks += 1,
         }
     }
-    finish_dirs(&entries, target, &dirs)?;
+    finish_dirs(&entries, target, &dirs, sync)?;
     Ok(report)
 }
 
@@ -193,6 +215,7 @@ fn restore_leaf(
     entry: &ManifestEntry,
     target: &Path,
     meter: &Meter<'_>,
+    sync: bool,
 ) -> Result<Leaf> {
     let path = local_path(target, &entry.path);
     let at = &path;
@@ -213,14 +236,14 @@ fn restore_leaf(
         // parallel, so one large file does not decompress on one core.
         Content::Chunks(chunks) if chunks.len() > 1 => {
             let fill = |file: &mut File| write_chunks(store, chunks, file, meter);
-            fsio::write_file_with(&path, mode, mtime, fill).map_err(io("write"))?
+            fsio::write_file_with(&path, mode, mtime, sync, fill).map_err(io("write"))?
         }
         content => {
             let mut reader = Counting {
                 inner: ContentReader::new(store, content),
                 meter,
             };
-            fsio::write_file(&path, &mut reader, mode, mtime).map_err(io("write"))?
+            fsio::write_file(&path, &mut reader, mode, mtime, sync).map_err(io("write"))?
         }
     };
     Ok(Leaf::File(bytes))
@@ -280,15 +303,23 @@ fn make_parents(target: &Path, path: &EntryPath, dirs: &mut BTreeSet<PathBuf>) -
     Ok(())
 }
 
-/// Applies directory modes and mtimes (deepest first) and makes every directory durable.
-fn finish_dirs(entries: &[&ManifestEntry], target: &Path, dirs: &BTreeSet<PathBuf>) -> Result<()> {
+/// Applies directory modes and mtimes (deepest first) and, with `sync`, makes every directory
+/// durable.
+fn finish_dirs(
+    entries: &[&ManifestEntry],
+    target: &Path,
+    dirs: &BTreeSet<PathBuf>,
+    sync: bool,
+) -> Result<()> {
     for entry in entries.iter().rev().filter(|e| e.kind == KIND_DIR) {
         let path = local_path(target, &entry.path);
         let (mode, mtime) = mode_and_mtime(&entry.meta);
         fsio::finish_dir(&path, mode, mtime).map_err(|e| Error::io("set mode", &path, e))?;
     }
-    for dir in dirs.iter().rev() {
-        fsio::sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
+    if sync {
+        for dir in dirs.iter().rev() {
+            fsio::sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
+        }
     }
     Ok(())
 }

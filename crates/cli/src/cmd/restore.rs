@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use autosave::tree::{
-    self, EntryPath, KIND_DIR, KIND_SYMLINK, Manifest, ManifestEntry, RestoreOptions, RestoreReport,
+    self, Durability, EntryPath, KIND_DIR, KIND_SYMLINK, Manifest, ManifestEntry, RestoreOptions,
+    RestoreReport,
 };
 use serde::Serialize;
 
@@ -20,6 +21,8 @@ pub(crate) struct Request<'a> {
     pub(crate) target: &'a Path,
     pub(crate) force: bool,
     pub(crate) dry_run: bool,
+    /// Make every file durable before returning (`--no-sync` turns it off).
+    pub(crate) sync: bool,
 }
 
 #[derive(Serialize)]
@@ -52,6 +55,11 @@ pub(crate) fn run(ctx: &Ctx, req: &Request<'_>) -> Result<Exit> {
     let mut options = RestoreOptions {
         force: req.force,
         only: req.only.cloned(),
+        durability: if req.sync {
+            Durability::Synced
+        } else {
+            Durability::Unsynced
+        },
         ..RestoreOptions::default()
     };
     let id = info.id.0;

@@ -172,3 +172,49 @@ fn restore_into_a_non_empty_target_needs_force() {
     );
     assert_eq!(std::fs::read(target.join("unrelated")).unwrap(), b"kept");
 }
+
+/// The fsync calls (fsync and fdatasync) one `restore` makes on files and directories under
+/// `target`, counted by strace (which CI installs; without it the test fails rather than
+/// skips). The store's own (opening it may make its WAL's name durable) do not count.
+fn fsyncs_of_restore(p: &Project, target: &Path, extra: &[&str]) -> usize {
+    let log = p.temp().join(format!("strace-{}.log", extra.len()));
+    let mut cmd = std::process::Command::new("strace");
+    cmd.arg("-f")
+        .args(["-y", "-e", "trace=fsync,fdatasync", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_autosave"))
+        .args(["-q", "restore", "latest", "--target"])
+        .arg(target)
+        .args(extra)
+        .current_dir(p.root())
+        .env_remove("AUTOSAVE_STORE");
+    let status = cmd
+        .status()
+        .expect("strace must be installed for this test (apt-get install strace)");
+    assert!(status.success());
+    std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("fsync(") || l.contains("fdatasync("))
+        .filter(|l| l.contains(target.to_str().unwrap()))
+        .count()
+}
+
+#[test]
+fn restore_no_sync_writes_the_same_tree_without_a_single_fsync() {
+    let p = Project::new();
+    p.write("big/array.f64", &noise(5 << 20, 3));
+    p.write("deep/a/leaf.txt", b"leaf");
+    std::os::unix::fs::symlink("deep/a/leaf.txt", p.path("link")).unwrap();
+    p.snapshot();
+
+    let synced = p.temp().join("synced");
+    let unsynced = p.temp().join("unsynced");
+    let with_sync = fsyncs_of_restore(&p, &synced, &[]);
+    let without = fsyncs_of_restore(&p, &unsynced, &["--no-sync"]);
+    assert_eq!(tree(&unsynced), tree(&p.root()));
+    assert_eq!(tree(&synced), tree(&p.root()));
+    // One per file and one per directory by default.
+    assert!(with_sync >= 5, "{with_sync} fsyncs in a default restore");
+    assert_eq!(without, 0, "a --no-sync restore fsynced");
+}
