@@ -23,7 +23,10 @@ once under target/bench-data/ (shared with benches/snapshot.rs). Then, for each 
 Every step is timed as whole processes (wall clock, spawn included), with the peak RSS of its
 processes (ru_maxrss from wait4) and the repository's growth (apparent bytes of its files).
 The page cache is warm (the copy was just written) unless --drop-caches, which needs root and
-empties the cache before each timed step: it slows every process on the machine.
+empties the cache before each timed step: it slows every process on the machine. Before each
+timed step the dirty pages of the setup are written back (sync), and nothing is deleted until
+the run ends (on ext4 without a journal, files created just after many were deleted cost a scan
+of the recently freed inodes each), so one tool's leftovers never slow the next.
 
 Commands per tool (a tool that is not installed is skipped, and the output says so):
   autosave  autosave --store REPO --json snapshot SRC; autosave --store REPO restore latest
@@ -173,6 +176,23 @@ def fresh_dir(path):
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
     return path
+
+
+# Directories to delete when the whole run is over. On ext4 without a journal (this machine's
+# disk), an inode freed less than a minute ago is skipped when a new one is allocated, at the
+# cost of reading its inode table entry: creating a thousand files right after deleting a
+# thousand spends most of its CPU on that scan. Deleting nothing until the end keeps one tool's
+# (or one step's) leftovers from slowing the next.
+LATER = []
+
+
+def delete_later(path):
+    LATER.append(path)
+
+
+def delete_leftovers():
+    for path in LATER:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- the tools
@@ -377,7 +397,7 @@ def bench_tool(tool, pristine, base, drop_caches, reference):
                                           tool.restore_nosync_cmds)
         log(f"  {tool.name} full restore, --no-sync: {steps['restore_nosync']['seconds']:.2f} s, "
             "verified")
-    shutil.rmtree(src)
+    delete_later(src)
     return steps
 
 
@@ -394,7 +414,7 @@ def step_record(seconds, rss, before, after, json_text):
 
 
 def restore(tool, base, drop_caches, expected, cmds):
-    dest = fresh_dir(os.path.join(base, "restore"))
+    dest = fresh_dir(os.path.join(base, f"restore-{cmds.__name__}"))
     # Every tool runs in the empty target (borg extracts into its working directory).
     seconds, rss, _ = run_step(cmds(dest), dest, tool.env, tool.log("restore"), drop_caches)
     got = tree_digests(dest)
@@ -403,7 +423,7 @@ def restore(tool, base, drop_caches, expected, cmds):
         extra = sorted(set(got) - set(expected))[:5]
         wrong = sorted(p for p in expected if p in got and got[p] != expected[p])[:5]
         fail(f"{tool.name}: restored tree differs (missing {missing}, extra {extra}, wrong {wrong})")
-    shutil.rmtree(dest)
+    delete_later(dest)
     return {"seconds": seconds, "peak_rss_kib": rss, "files": len(got), "verified": True}
 
 
@@ -427,10 +447,10 @@ def bench_scale(scale, tools, args):
         steps = bench_tool(tool, pristine, os.path.join(work, name), args.drop_caches, reference)
         result["tools"][name] = {"status": "ran", "version": tool.version(), "steps": steps}
         if not args.keep:
-            shutil.rmtree(os.path.join(work, name))
+            delete_later(os.path.join(work, name))
     result["mutation"] = reference.get("mutation")
     if not args.keep:
-        shutil.rmtree(work)
+        delete_later(work)
     return result
 
 
@@ -591,7 +611,10 @@ def main():
     args.limits_binary = limits_binary()
     os.makedirs(DATA, exist_ok=True)
     rss = rss_method()
-    results = [bench_scale(scale, tools, args) for scale in args.scale]
+    try:
+        results = [bench_scale(scale, tools, args) for scale in args.scale]
+    finally:
+        delete_leftovers()
     info = {"command": " ".join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]]),
             "machine": machine(), "peak_rss": rss, "results": results}
     print(f"machine: {info['machine']}")

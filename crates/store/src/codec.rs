@@ -59,6 +59,10 @@ pub(crate) struct Encoded<'a> {
 thread_local! {
     static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
         const { RefCell::new(None) };
+    /// A reused decompression context: creating one per blob costs more than decoding a small
+    /// blob.
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
 }
 
 /// Compresses `bytes` with zstd at `level`, keeping the result only if it saves at least 3 %.
@@ -174,8 +178,15 @@ pub(crate) fn check_len(out: Vec<u8>, len: u64) -> std::result::Result<Vec<u8>, 
 fn decompress(payload: &[u8], len: u64) -> std::result::Result<Vec<u8>, String> {
     if len <= PREALLOCATE_LIMIT {
         let mut out = Vec::with_capacity(len as usize);
-        zstd::bulk::Decompressor::new()
-            .and_then(|mut d| d.decompress_to_buffer(payload, &mut out))
+        DECOMPRESSOR
+            .with(|cell| {
+                let mut slot = cell.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(zstd::bulk::Decompressor::new()?);
+                }
+                let decompressor = slot.as_mut().expect("set just above");
+                decompressor.decompress_to_buffer(payload, &mut out)
+            })
             .map_err(|e| format!("zstd: {e}"))?;
         return Ok(out);
     }

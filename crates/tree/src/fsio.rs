@@ -2,7 +2,7 @@
 //! directory → write → fsync → rename, and directory fsyncs.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,21 +16,10 @@ fn temp_path(dir: &Path) -> PathBuf {
     dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()))
 }
 
-/// Writes `content` to `path` atomically: readers see the old file or the whole new one.
-/// Sets `mode` (on Unix) and `mtime_ns` before the rename, and with `sync` makes the data
-/// durable before the rename too. Returns the bytes written.
-pub(crate) fn write_file(
-    path: &Path,
-    content: &mut dyn Read,
-    mode: Option<u32>,
-    mtime_ns: Option<i64>,
-    sync: bool,
-) -> io::Result<u64> {
-    write_file_with(path, mode, mtime_ns, sync, |file| copy(content, file))
-}
-
-/// Like [`write_file`], with the content written by `fill` into the new (empty) file, at any
-/// offsets and from any number of threads; `fill` returns the file's length.
+/// Writes a file at `path` atomically (readers see the old file or the whole new one): the
+/// content is written by `fill` into a new temp file, at any offsets and from any number of
+/// threads (`fill` returns the file's length), then `mode` (on Unix) and `mtime_ns` are set,
+/// with `sync` the data is made durable, and the temp file is renamed to `path`.
 pub(crate) fn write_file_with(
     path: &Path,
     mode: Option<u32>,
@@ -92,23 +81,6 @@ fn write_temp(
         file.sync_all()?;
     }
     Ok(n)
-}
-
-/// Copies `from` into `to` in pieces of up to 1 MiB (a content reader hands out whole
-/// decompressed chunks; `io::copy`'s 8 KiB buffer would split each into a hundred writes).
-fn copy(from: &mut dyn Read, to: &mut File) -> io::Result<u64> {
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        to.write_all(&buf[..n])?;
-        total += n as u64;
-    }
 }
 
 #[expect(

@@ -1,7 +1,5 @@
 //! Progress of snapshots and restores, counted per entry with the store's [`Meter`].
 
-use std::io::{self, Read};
-
 use autosave_store::{Meter, Progress};
 use rayon::prelude::*;
 
@@ -40,19 +38,5 @@ fn weight(node: &Node<'_>) -> u64 {
         Source::File(path) => std::fs::metadata(path).map_or(0, |m| m.len()),
         Source::FileWithStat { stat, .. } => stat.size,
         Source::Reader(_) => 0,
-    }
-}
-
-/// A reader that counts the bytes it passes on toward a meter.
-pub(crate) struct Counting<'m, 'p, R> {
-    pub(crate) inner: R,
-    pub(crate) meter: &'m Meter<'p>,
-}
-
-impl<R: Read> Read for Counting<'_, '_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.meter.advance(0, n as u64);
-        Ok(n)
     }
 }

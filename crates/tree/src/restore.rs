@@ -17,8 +17,6 @@ use crate::fsio;
 use crate::manifest::{Chunk, Content, Manifest, ManifestEntry};
 use crate::meta::Meta;
 use crate::path::EntryPath;
-use crate::progress::Counting;
-use crate::read::ContentReader;
 
 /// How to restore.
 #[derive(Clone, Debug, Default)]
@@ -239,14 +237,41 @@ fn restore_leaf(
             fsio::write_file_with(&path, mode, mtime, sync, fill).map_err(io("write"))?
         }
         content => {
-            let mut reader = Counting {
-                inner: ContentReader::new(store, content),
-                meter,
-            };
-            fsio::write_file(&path, &mut reader, mode, mtime, sync).map_err(io("write"))?
+            let fill = |file: &mut File| write_blobs(store, content, file, meter);
+            fsio::write_file_with(&path, mode, mtime, sync, fill).map_err(io("write"))?
         }
     };
     Ok(Leaf::File(bytes))
+}
+
+/// Writes the content's blobs (each verified as it is read) one after the other straight from
+/// the decoded bytes; returns the file's length.
+fn write_blobs(
+    store: &Store,
+    content: &Content,
+    file: &mut File,
+    meter: &Meter<'_>,
+) -> std::io::Result<u64> {
+    let mut written = 0u64;
+    let mut put = |bytes: &[u8]| -> std::io::Result<()> {
+        std::io::Write::write_all(file, bytes)?;
+        meter.advance(0, bytes.len() as u64);
+        written += bytes.len() as u64;
+        Ok(())
+    };
+    if let Content::Inline(bytes) = content {
+        put(bytes)?;
+    }
+    for digest in content.digests() {
+        put(&crate::read::blob(store, &digest).map_err(std::io::Error::other)?)?;
+    }
+    if written != content.len() {
+        return Err(std::io::Error::other(format!(
+            "the content holds {written} bytes, the manifest says {}",
+            content.len()
+        )));
+    }
+    Ok(written)
 }
 
 /// Writes each chunk at its offset of `file`; returns the file's length.
