@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use autosave_store::{Meter, Progress, Store};
+use autosave_store::{Digest, Meter, Progress, Reader, Store};
 use rayon::prelude::*;
 
 use crate::dir::{KIND_DIR, KIND_SYMLINK};
@@ -84,6 +84,9 @@ pub fn restore_dir(
         return Err(Error::NoSuchEntry { path: only.clone() });
     }
     check_paths(&entries)?;
+    // One shared lock for the whole restore: no garbage collection can remove a blob of the
+    // snapshot between two of its reads.
+    let reader = store.reader()?;
     prepare_target(target, options.force)?;
     let sync = options.durability == Durability::Synced;
     let mut report = RestoreReport::default();
@@ -113,7 +116,7 @@ pub fn restore_dir(
         leaves
             .par_iter()
             .map(|entry| {
-                let leaf = restore_leaf(store, entry, target, &meter, sync)?;
+                let leaf = restore_leaf(&reader, entry, target, &meter, sync)?;
                 meter.advance(1, 0);
                 Ok(leaf)
             })
@@ -209,7 +212,7 @@ fn is_file(entry: &ManifestEntry) -> bool {
 
 /// Restores one file or symlink; its directory exists already.
 fn restore_leaf(
-    store: &Store,
+    reader: &Reader<'_>,
     entry: &ManifestEntry,
     target: &Path,
     meter: &Meter<'_>,
@@ -219,12 +222,11 @@ fn restore_leaf(
     let at = &path;
     let io = |op: &'static str| move |e| Error::io(op, at, e);
     if entry.kind == KIND_SYMLINK {
-        let target =
-            String::from_utf8(crate::read::read_content(store, &entry.content)?).map_err(|_| {
-                Error::BadManifest {
-                    reason: format!("symlink {} has a target that is not UTF-8", entry.path),
-                }
-            })?;
+        let target = String::from_utf8(content_bytes(reader, &entry.content)?).map_err(|_| {
+            Error::BadManifest {
+                reason: format!("symlink {} has a target that is not UTF-8", entry.path),
+            }
+        })?;
         fsio::write_symlink(&path, &target).map_err(io("symlink"))?;
         return Ok(Leaf::Symlink);
     }
@@ -233,11 +235,11 @@ fn restore_leaf(
         // A chunked file: its chunks are fetched, verified and written at their offsets in
         // parallel, so one large file does not decompress on one core.
         Content::Chunks(chunks) if chunks.len() > 1 => {
-            let fill = |file: &mut File| write_chunks(store, chunks, file, meter);
+            let fill = |file: &mut File| write_chunks(reader, chunks, file, meter);
             fsio::write_file_with(&path, mode, mtime, sync, fill).map_err(io("write"))?
         }
         content => {
-            let fill = |file: &mut File| write_blobs(store, content, file, meter);
+            let fill = |file: &mut File| write_blobs(reader, content, file, meter);
             fsio::write_file_with(&path, mode, mtime, sync, fill).map_err(io("write"))?
         }
     };
@@ -247,7 +249,7 @@ fn restore_leaf(
 /// Writes the content's blobs (each verified as it is read) one after the other straight from
 /// the decoded bytes; returns the file's length.
 fn write_blobs(
-    store: &Store,
+    reader: &Reader<'_>,
     content: &Content,
     file: &mut File,
     meter: &Meter<'_>,
@@ -263,7 +265,7 @@ fn write_blobs(
         put(bytes)?;
     }
     for digest in content.digests() {
-        put(&crate::read::blob(store, &digest).map_err(std::io::Error::other)?)?;
+        put(&blob(reader, &digest).map_err(std::io::Error::other)?)?;
     }
     if written != content.len() {
         return Err(std::io::Error::other(format!(
@@ -274,9 +276,28 @@ fn write_blobs(
     Ok(written)
 }
 
+/// A blob, verified, read under the restore's lock.
+fn blob(reader: &Reader<'_>, digest: &Digest) -> Result<Vec<u8>> {
+    reader
+        .get(digest)?
+        .ok_or(Error::MissingBlob { digest: *digest })
+}
+
+/// A whole (small) content in memory, read under the restore's lock.
+fn content_bytes(reader: &Reader<'_>, content: &Content) -> Result<Vec<u8>> {
+    let mut out = match content {
+        Content::Inline(bytes) => bytes.clone(),
+        _ => Vec::new(),
+    };
+    for digest in content.digests() {
+        out.extend_from_slice(&blob(reader, &digest)?);
+    }
+    Ok(out)
+}
+
 /// Writes each chunk at its offset of `file`; returns the file's length.
 fn write_chunks(
-    store: &Store,
+    reader: &Reader<'_>,
     chunks: &[Chunk],
     file: &mut File,
     meter: &Meter<'_>,
@@ -293,7 +314,7 @@ fn write_chunks(
     file.set_len(at)?;
     let file = &*file;
     placed.par_iter().try_for_each(|&(offset, chunk)| {
-        let bytes = crate::read::blob(store, &chunk.digest).map_err(std::io::Error::other)?;
+        let bytes = blob(reader, &chunk.digest).map_err(std::io::Error::other)?;
         if bytes.len() as u64 != chunk.len {
             return Err(std::io::Error::other(format!(
                 "chunk {} holds {} bytes, the manifest says {}",
