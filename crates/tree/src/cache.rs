@@ -198,6 +198,12 @@ impl ChangeCache {
             .filter(|c| stat.mtime_ns.saturating_add(RACY_MARGIN_NS) < c.recorded_ns)
     }
 
+    /// Records the manifest the remembered entries make up, when a snapshot found every one of
+    /// them exactly as remembered.
+    pub(crate) fn set_last(&mut self, manifest: (Digest, Arc<Manifest>)) {
+        self.last = Some(manifest);
+    }
+
     /// Replaces the whole cache with what a snapshot just saw.
     pub(crate) fn replace(
         &mut self,

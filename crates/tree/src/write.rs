@@ -125,6 +125,14 @@ impl Processed<'_> {
         }
     }
 
+    /// The path's manifest entry.
+    fn entry(&self, node: &Node<'_>) -> ManifestEntry {
+        match self {
+            Self::Same { hit, .. } => entry(node, hit),
+            Self::New { cached, .. } => entry(node, cached),
+        }
+    }
+
     /// The path's manifest entry and its memory for the cache.
     fn into_parts(self, node: &Node<'_>) -> (ManifestEntry, Cached) {
         let cached = match self {
@@ -184,15 +192,22 @@ pub fn write_snapshot(
         report.duration = start.elapsed();
         return Ok(unchanged.with_report(report));
     }
+    // Every remembered path found exactly as remembered (a new process has no manifest of the
+    // last snapshot in memory, so the tree is built): the cache stays as it is.
+    let cache_current = distinct_hits(&results) == Some(cache.len());
     let mut entries = Vec::with_capacity(nodes.len());
-    let mut seen = HashMap::with_capacity(nodes.len());
+    let mut seen = HashMap::with_capacity(if cache_current { 0 } else { nodes.len() });
     for (node, result) in nodes.iter().zip(results) {
         match result {
             Ok(p) => {
                 count(&mut report, p.outcome());
-                let (entry, cached) = p.into_parts(node);
-                seen.insert(entry.path.clone(), cached);
-                entries.push(entry);
+                if cache_current {
+                    entries.push(p.entry(node));
+                } else {
+                    let (entry, cached) = p.into_parts(node);
+                    seen.insert(entry.path.clone(), cached);
+                    entries.push(entry);
+                }
             }
             Err(e) => report.errors.push(e),
         }
@@ -205,7 +220,11 @@ pub fn write_snapshot(
     } else {
         Some(commit(batch, &encoded, &manifest, spec, &mut report)?)
     };
-    cache.replace(seen, (digest, manifest.clone()));
+    if cache_current {
+        cache.set_last((digest, manifest.clone()));
+    } else {
+        cache.replace(seen, (digest, manifest.clone()));
+    }
     report.duration = start.elapsed();
     Ok(Written {
         snapshot,
@@ -226,7 +245,19 @@ fn unchanged_tree(
     if spec.unless_manifest != Some(*digest) || results.len() != manifest.entries().len() {
         return None;
     }
-    // Each remembered path has one memory, so distinct memories mean distinct paths.
+    // Every node hit a distinct remembered path, as many as the manifest has: the same tree.
+    distinct_hits(results)?;
+    Some(Written {
+        snapshot: None,
+        manifest: *digest,
+        entries: manifest.clone(),
+        report: Report::default(),
+    })
+}
+
+/// When every node was found exactly as the cache remembers it, each under a path of its own:
+/// how many. Each remembered path has one memory, so distinct memories mean distinct paths.
+fn distinct_hits(results: &[std::result::Result<Processed<'_>, EntryError>]) -> Option<usize> {
     let mut hits = Vec::with_capacity(results.len());
     for r in results {
         match r {
@@ -235,14 +266,7 @@ fn unchanged_tree(
         }
     }
     hits.sort_unstable();
-    let distinct = hits.windows(2).all(|w| w[0] != w[1]);
-    // Every node hit a distinct remembered path, as many as the manifest has: the same tree.
-    distinct.then(|| Written {
-        snapshot: None,
-        manifest: *digest,
-        entries: manifest.clone(),
-        report: Report::default(),
-    })
+    hits.windows(2).all(|w| w[0] != w[1]).then_some(hits.len())
 }
 
 impl Written {

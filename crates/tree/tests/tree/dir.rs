@@ -208,3 +208,61 @@ fn a_stat_cache_is_saved_again_only_when_it_changed() {
 
     assert!(autosave_tree::ChangeCache::decode(b"not a cache").changed_since_decode());
 }
+
+#[test]
+fn a_decoded_cache_that_matches_the_tree_stays_as_decoded_and_still_sees_the_next_change() {
+    let (dir, store) = new_store();
+    let src = dir.path().join("project");
+    std::fs::create_dir_all(src.join("b")).unwrap();
+    let past = SystemTime::now() - Duration::from_secs(7200);
+    for (name, bytes) in [
+        ("a.txt", &b"alpha"[..]),
+        ("b/c.bin", &random_bytes(5000, 3)),
+    ] {
+        std::fs::write(src.join(name), bytes).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(src.join(name))
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+    }
+    let walk = || {
+        autosave_tree::dir_nodes(&src, store.root().as_std_path())
+            .unwrap()
+            .0
+    };
+    let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
+    let mut first_cache = autosave_tree::ChangeCache::new();
+    let first = autosave_tree::write_snapshot(&store, &mut first_cache, &walk(), &spec).unwrap();
+    spec.unless_manifest = Some(first.manifest);
+
+    // A new process: every file is a status hit, so the cache is left exactly as decoded.
+    let bytes = first_cache.encode();
+    let mut cache = autosave_tree::ChangeCache::decode(&bytes);
+    for _ in 0..2 {
+        let same = autosave_tree::write_snapshot(&store, &mut cache, &walk(), &spec).unwrap();
+        assert_eq!(same.snapshot, None);
+        assert_eq!(same.manifest, first.manifest);
+        assert_eq!(same.entries.entries().len(), 2);
+        assert_eq!(same.report.skipped_stat, 2);
+        assert!(!cache.changed_since_decode());
+        assert_eq!(cache.encode(), bytes);
+    }
+
+    std::fs::write(src.join("b/c.bin"), b"changed").unwrap();
+    let changed = autosave_tree::write_snapshot(&store, &mut cache, &walk(), &spec).unwrap();
+    assert!(changed.snapshot.is_some());
+    assert_ne!(changed.manifest, first.manifest);
+    assert!(cache.changed_since_decode());
+    let entry = changed
+        .entries
+        .entries()
+        .iter()
+        .find(|e| e.path.to_string() == "b/c.bin")
+        .unwrap();
+    assert_eq!(
+        autosave_tree::read_content(&store, &entry.content).unwrap(),
+        b"changed"
+    );
+}
