@@ -68,20 +68,10 @@ impl<R: Read> Stream<R> {
         }
         let mut next = Vec::with_capacity(BLOCK_CHUNKS * self.p.max as usize);
         next.extend_from_slice(&self.block[self.at..]);
-        while next.len() < next.capacity() {
-            let n = (&mut self.reader)
-                .take((next.capacity() - next.len()) as u64)
-                .read_to_end(&mut next);
-            match n {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        // Reads until the block is full or the stream ends: short of full means the end.
+        let want = (next.capacity() - next.len()) as u64;
+        let got = (&mut self.reader).take(want).read_to_end(&mut next)?;
+        self.eof = (got as u64) < want;
         self.block = Arc::new(next);
         self.at = 0;
         Ok(())

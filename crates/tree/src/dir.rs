@@ -97,19 +97,20 @@ impl Walk {
                 });
                 continue;
             };
-            if key == STORE_DIR_NAME || self.exclude.as_deref() == Some(entry.path().as_path()) {
+            let path = entry.path();
+            if key == STORE_DIR_NAME || self.exclude.as_deref() == Some(path.as_path()) {
                 continue;
             }
-            entries.push((at.child(key), entry));
+            entries.push((at.child(key), entry, path));
         }
         let empty = entries.is_empty();
         let parts: Vec<Listing> = entries
             .into_par_iter()
-            .map(|(path, entry)| {
-                self.entry(&entry, &path).unwrap_or_else(|e| Listing {
+            .map(|(at, entry, path)| {
+                self.entry(&entry, path, &at).unwrap_or_else(|e| Listing {
                     nodes: Vec::new(),
                     errors: vec![EntryError {
-                        path,
+                        path: at,
                         error: e.to_string(),
                     }],
                 })
@@ -126,11 +127,15 @@ impl Walk {
         Ok(listing)
     }
 
-    fn entry(&self, entry: &std::fs::DirEntry, at: &EntryPath) -> io::Result<Listing> {
+    fn entry(
+        &self,
+        entry: &std::fs::DirEntry,
+        path: PathBuf,
+        at: &EntryPath,
+    ) -> io::Result<Listing> {
         // The status relative to the directory's open handle: no walk of the whole path.
         let meta = entry.metadata()?;
         let kind = meta.file_type();
-        let path = entry.path();
         let node = if kind.is_dir() {
             return self.dir(&path, at);
         } else if kind.is_symlink() {
@@ -146,17 +151,16 @@ impl Walk {
                 token: None,
             }
         } else if kind.is_file() {
-            let node = Node {
+            Node {
                 path: at.clone(),
                 kind: KIND_FILE.into(),
-                meta: Meta::default(),
+                meta: file_meta(&meta),
                 source: Source::FileWithStat {
                     path,
                     stat: FileStat::of(&meta),
                 },
                 token: None,
-            };
-            node.with_meta(file_meta(&meta))
+            }
         } else {
             return Err(io::Error::other("not a regular file, directory or symlink"));
         };

@@ -2,7 +2,7 @@
 
 use std::io::{self, Read};
 
-use autosave_store::{Digest, SnapshotId, Store};
+use autosave_store::{Digest, Reader, SnapshotId, Store};
 
 use crate::error::{Error, Result};
 use crate::manifest::{Chunk, Content, Manifest};
@@ -25,9 +25,14 @@ pub fn snapshot_manifest(store: &Store, id: SnapshotId) -> Result<Manifest> {
 
 /// Reads a whole content into memory (each blob re-hashed by the store).
 pub fn read_content(store: &Store, content: &Content) -> Result<Vec<u8>> {
+    content_under(&store.reader()?, content)
+}
+
+/// [`read_content`] under a lock the caller holds.
+pub(crate) fn content_under(reader: &Reader<'_>, content: &Content) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(usize::try_from(content.len()).unwrap_or(0).min(1 << 30));
     for digest in content.digests() {
-        out.extend_from_slice(&blob(store, &digest)?);
+        out.extend_from_slice(&blob_under(reader, &digest)?);
     }
     if let Content::Inline(bytes) = content {
         out.extend_from_slice(bytes);
@@ -35,7 +40,14 @@ pub fn read_content(store: &Store, content: &Content) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-pub(crate) fn blob(store: &Store, digest: &Digest) -> Result<Vec<u8>> {
+/// A blob, verified, read under a lock the caller holds.
+pub(crate) fn blob_under(reader: &Reader<'_>, digest: &Digest) -> Result<Vec<u8>> {
+    reader
+        .get(digest)?
+        .ok_or(Error::MissingBlob { digest: *digest })
+}
+
+fn blob(store: &Store, digest: &Digest) -> Result<Vec<u8>> {
     store
         .get(digest)?
         .ok_or(Error::MissingBlob { digest: *digest })

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use autosave_store::{Digest, Meter, Progress, Reader, Store};
+use autosave_store::{Meter, Progress, Reader, Store};
 use rayon::prelude::*;
 
 use crate::dir::{KIND_DIR, KIND_SYMLINK};
@@ -17,6 +17,7 @@ use crate::fsio;
 use crate::manifest::{Chunk, Content, Manifest, ManifestEntry};
 use crate::meta::Meta;
 use crate::path::EntryPath;
+use crate::read::{blob_under, content_under};
 
 /// How to restore.
 #[derive(Clone, Debug, Default)]
@@ -222,7 +223,7 @@ fn restore_leaf(
     let at = &path;
     let io = |op: &'static str| move |e| Error::io(op, at, e);
     if entry.kind == KIND_SYMLINK {
-        let target = String::from_utf8(content_bytes(reader, &entry.content)?).map_err(|_| {
+        let target = String::from_utf8(content_under(reader, &entry.content)?).map_err(|_| {
             Error::BadManifest {
                 reason: format!("symlink {} has a target that is not UTF-8", entry.path),
             }
@@ -265,7 +266,7 @@ fn write_blobs(
         put(bytes)?;
     }
     for digest in content.digests() {
-        put(&blob(reader, &digest).map_err(std::io::Error::other)?)?;
+        put(&blob_under(reader, &digest).map_err(std::io::Error::other)?)?;
     }
     if written != content.len() {
         return Err(std::io::Error::other(format!(
@@ -274,25 +275,6 @@ fn write_blobs(
         )));
     }
     Ok(written)
-}
-
-/// A blob, verified, read under the restore's lock.
-fn blob(reader: &Reader<'_>, digest: &Digest) -> Result<Vec<u8>> {
-    reader
-        .get(digest)?
-        .ok_or(Error::MissingBlob { digest: *digest })
-}
-
-/// A whole (small) content in memory, read under the restore's lock.
-fn content_bytes(reader: &Reader<'_>, content: &Content) -> Result<Vec<u8>> {
-    let mut out = match content {
-        Content::Inline(bytes) => bytes.clone(),
-        _ => Vec::new(),
-    };
-    for digest in content.digests() {
-        out.extend_from_slice(&blob(reader, &digest)?);
-    }
-    Ok(out)
 }
 
 /// Writes each chunk at its offset of `file`; returns the file's length.
@@ -314,7 +296,7 @@ fn write_chunks(
     file.set_len(at)?;
     let file = &*file;
     placed.par_iter().try_for_each(|&(offset, chunk)| {
-        let bytes = blob(reader, &chunk.digest).map_err(std::io::Error::other)?;
+        let bytes = blob_under(reader, &chunk.digest).map_err(std::io::Error::other)?;
         if bytes.len() as u64 != chunk.len {
             return Err(std::io::Error::other(format!(
                 "chunk {} holds {} bytes, the manifest says {}",
@@ -336,8 +318,9 @@ fn local_path(target: &Path, path: &EntryPath) -> PathBuf {
     out
 }
 
-/// Creates the directories above an entry (and notes them for the final fsync), refusing anything on the way that is not a real
-/// directory (a symlink there could lead outside the target).
+/// Creates the directories above an entry (and notes them for the final fsync), refusing
+/// anything on the way that is not a real directory (a symlink there could lead outside the
+/// target).
 fn make_parents(target: &Path, path: &EntryPath, dirs: &mut BTreeSet<PathBuf>) -> Result<()> {
     let mut at = target.to_path_buf();
     for key in &path.keys()[..path.keys().len() - 1] {

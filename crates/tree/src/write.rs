@@ -185,7 +185,8 @@ pub fn write_snapshot(
         entries: nodes.len() as u64,
         ..Report::default()
     };
-    if let Some(unchanged) = unchanged_tree(cache, &results, spec) {
+    let hits = distinct_hits(&results);
+    if let Some(unchanged) = unchanged_tree(cache, hits, results.len(), spec) {
         for p in results.iter().flatten() {
             count(&mut report, p.outcome());
         }
@@ -194,7 +195,7 @@ pub fn write_snapshot(
     }
     // Every remembered path found exactly as remembered (a new process has no manifest of the
     // last snapshot in memory, so the tree is built): the cache stays as it is.
-    let cache_current = distinct_hits(&results) == Some(cache.len());
+    let cache_current = hits == Some(cache.len());
     let mut entries = Vec::with_capacity(nodes.len());
     let mut seen = HashMap::with_capacity(if cache_current { 0 } else { nodes.len() });
     for (node, result) in nodes.iter().zip(results) {
@@ -236,17 +237,21 @@ pub fn write_snapshot(
 
 /// When every node was found unchanged without reading it, the tree is the one the cache last
 /// wrote: if that is the manifest to skip, nothing needs building, encoding or committing.
+/// `hits` is [`distinct_hits`] of the `nodes` results.
 fn unchanged_tree(
     cache: &ChangeCache,
-    results: &[std::result::Result<Processed<'_>, EntryError>],
+    hits: Option<usize>,
+    nodes: usize,
     spec: &SnapshotSpec,
 ) -> Option<Written> {
     let (digest, manifest) = cache.last_manifest()?;
-    if spec.unless_manifest != Some(*digest) || results.len() != manifest.entries().len() {
+    // Every node hit a distinct remembered path, as many as the manifest has: the same tree.
+    if spec.unless_manifest != Some(*digest)
+        || hits != Some(nodes)
+        || nodes != manifest.entries().len()
+    {
         return None;
     }
-    // Every node hit a distinct remembered path, as many as the manifest has: the same tree.
-    distinct_hits(results)?;
     Some(Written {
         snapshot: None,
         manifest: *digest,
