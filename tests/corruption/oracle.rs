@@ -31,6 +31,9 @@ pub(crate) struct Outcome {
     pub(crate) open_error: Option<String>,
     /// Reference snapshots no longer listed, with no error.
     pub(crate) vanished: usize,
+    /// Of those, the ones whose record `verify` named as unindexed (so `check` says to run
+    /// `repair index`).
+    pub(crate) vanished_named: usize,
     /// Reads that failed with a typed error.
     pub(crate) typed_errors: usize,
     /// Session-level recovery when the newest autosave was damaged.
@@ -168,7 +171,11 @@ fn read_everything(
         .filter(|d| needed.contains(d))
         .copied()
         .collect();
-    verify(store, kind, &must_report, out);
+    let vanished: BTreeSet<Digest> = (0..r.snapshots.len())
+        .filter(|i| !present.contains(i))
+        .map(|i| r.snapshots[i].record)
+        .collect();
+    verify(store, kind, &must_report, &vanished, out);
     out.recovery = recovery(r, session, &present, &unavailable, out);
 }
 
@@ -235,10 +242,21 @@ fn read_blobs(r: &Reference, store: &Store, out: &mut Outcome) -> BTreeSet<Diges
     unavailable
 }
 
-fn verify(store: &Store, kind: FileKind, must_report: &BTreeSet<Digest>, out: &mut Outcome) {
+fn verify(
+    store: &Store,
+    kind: FileKind,
+    must_report: &BTreeSet<Digest>,
+    vanished: &BTreeSet<Digest>,
+    out: &mut Outcome,
+) {
     out.damaged = must_report.len();
     match store.verify(true) {
         Ok(report) => {
+            out.vanished_named = report
+                .unindexed_records
+                .iter()
+                .filter(|d| vanished.contains(d))
+                .count();
             let named: BTreeSet<Digest> = report.damaged.iter().map(|d| d.digest).collect();
             for digest in must_report {
                 if named.contains(digest) {

@@ -61,6 +61,8 @@ pub(crate) struct RefSnapshot {
     pub(crate) id: u64,
     pub(crate) created_ns: i64,
     pub(crate) manifest_digest: Digest,
+    /// Its snapshot record blob.
+    pub(crate) record: Digest,
     pub(crate) manifest: Manifest,
     pub(crate) contents: BTreeMap<EntryPath, Vec<u8>>,
     /// Every blob it needs: manifest, record, and content blobs.
@@ -218,6 +220,7 @@ fn describe(store: &Store, trees: &[Tree]) -> Vec<RefSnapshot> {
                 id: info.id.0,
                 created_ns: info.created_ns,
                 manifest_digest: info.manifest,
+                record: info.record,
                 manifest,
                 contents: tree
                     .iter()

@@ -36,6 +36,9 @@ pub(crate) struct Tally {
     snapshots: (usize, usize),
     file_entries: (usize, usize),
     inline_entries: (usize, usize),
+    /// Snapshots that vanished from the index without an error, and of those, the ones whose
+    /// record `verify` named as unindexed.
+    vanished: (usize, usize),
 }
 
 const SHOWN_FAILURES: usize = 30;
@@ -70,6 +73,8 @@ impl Tally {
         row.open_errors += usize::from(outcome.open_error.is_some());
         row.typed_errors += outcome.typed_errors;
         row.vanished += usize::from(outcome.vanished > 0);
+        self.vanished.0 += outcome.vanished_named;
+        self.vanished.1 += outcome.vanished;
         for problem in outcome.wrong.iter().chain(&outcome.misses) {
             self.fail(r, m, problem);
         }
@@ -170,6 +175,10 @@ impl Tally {
             self.file_entries.1,
             self.inline_entries.0,
             self.inline_entries.1
+        );
+        println!(
+            "vanished snapshots (the index lost them without an error): {}; their records named by verify as unindexed (check then says to run `repair index`): {}/{}",
+            self.vanished.1, self.vanished.0, self.vanished.1
         );
         for failure in &self.failures {
             println!("FAIL {failure}");

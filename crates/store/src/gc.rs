@@ -228,7 +228,8 @@ impl Store {
     }
 }
 
-fn list(vfs: &dyn vfs::Vfs, dir: &camino::Utf8Path) -> Result<Vec<String>> {
+/// The names in `dir`; none if it does not exist.
+pub(crate) fn list(vfs: &dyn vfs::Vfs, dir: &camino::Utf8Path) -> Result<Vec<String>> {
     match vfs.list_dir(dir) {
         Ok(names) => Ok(names),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),

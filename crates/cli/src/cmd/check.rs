@@ -18,7 +18,10 @@ struct Doc {
     clean: bool,
     damaged: Vec<DamageDoc>,
     damaged_snapshots: Vec<u64>,
-    /// Commands to run next, in order (empty when clean).
+    /// Snapshot records the index has no row for: snapshots the index lost, or interrupted
+    /// commits. `repair index` brings them back; `gc` would delete them.
+    unindexed_records: Vec<String>,
+    /// Commands to run next, in order (empty when clean and nothing is unindexed).
     next: Vec<String>,
 }
 
@@ -72,26 +75,32 @@ pub(crate) fn run(ctx: &Ctx, read_data: bool) -> Result<Exit> {
         clean: report.is_clean(),
         damaged: report.damaged.iter().map(DamageDoc::from).collect(),
         damaged_snapshots: report.damaged_snapshots.iter().map(|s| s.0).collect(),
+        unindexed_records: report
+            .unindexed_records
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         next: next_commands(ctx, &report),
     };
     ctx.out.emit("check", &doc, |d| text(&ctx.out, d))?;
     Ok(if doc.clean { Exit::Ok } else { Exit::Damaged })
 }
 
-/// What to run to get a sound store back: rebuild the index if it lost rows, then forget the
-/// damaged snapshots and collect their blobs.
+/// What to run to get a sound store back: rebuild the index if it lost rows or snapshots, then
+/// forget the damaged snapshots and collect their blobs.
 fn next_commands(ctx: &Ctx, report: &VerifyReport) -> Vec<String> {
-    if report.is_clean() {
-        return Vec::new();
-    }
     let store = ctx.store_flag();
     let mut next = Vec::new();
-    if report
-        .damaged
-        .iter()
-        .any(|d| d.problem == Problem::NotInIndex)
+    if !report.unindexed_records.is_empty()
+        || report
+            .damaged
+            .iter()
+            .any(|d| d.problem == Problem::NotInIndex)
     {
         next.push(format!("autosave {store}repair index"));
+    }
+    if report.is_clean() {
+        return next;
     }
     let ids: Vec<String> = report
         .damaged_snapshots
@@ -114,18 +123,29 @@ fn text(out: &Out, d: &Doc) -> String {
     }
     if d.clean {
         text.push_str(": no damage found\n");
-        return text;
+    } else {
+        text.push('\n');
+        for damage in &d.damaged {
+            text.push_str(&damage_line(out, damage));
+        }
+        let ids: Vec<String> = d
+            .damaged_snapshots
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        text.push_str(&format!("damaged snapshots: {}\n", ids.join(", ")));
     }
-    text.push('\n');
-    for damage in &d.damaged {
-        text.push_str(&damage_line(out, damage));
+    if !d.unindexed_records.is_empty() {
+        text.push_str(&format!(
+            "{} not in the index: snapshots the index lost, or commits that were interrupted; \
+             `repair index` brings them back, `gc` would delete them\n",
+            output::count(
+                d.unindexed_records.len() as u64,
+                "snapshot record",
+                "snapshot records"
+            ),
+        ));
     }
-    let ids: Vec<String> = d
-        .damaged_snapshots
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    text.push_str(&format!("damaged snapshots: {}\n", ids.join(", ")));
     for (i, command) in d.next.iter().enumerate() {
         let lead = if i == 0 { "next:" } else { "     " };
         text.push_str(&format!("{lead} {command}\n"));

@@ -152,3 +152,37 @@ fn checks_advice_repeats_the_store_given() {
         ])
     );
 }
+
+#[test]
+fn check_names_snapshots_the_index_lost_and_repair_index_brings_them_back() {
+    let p = Project::with_snapshot();
+    let index = |suffix: &str| p.store().join(format!("index.sqlite{suffix}"));
+    // Each command closes the store, so the index is one checkpointed file between commands.
+    let before = std::fs::read(index("")).unwrap();
+    p.write("notes.txt", b"notes the index will forget\n");
+    p.snapshot();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(index(suffix));
+    }
+    // The index loses the second commit, as it does when its write-ahead log is damaged.
+    std::fs::write(index(""), before).unwrap();
+    assert_eq!(p.snapshot_ids(), [1]);
+
+    let doc = p.json("check", &[]);
+    assert_eq!(doc["clean"], true);
+    assert_eq!(doc["unindexed_records"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["next"], json!(["autosave repair index"]));
+    let out = p.run(&["check"]).ok().text();
+    assert!(
+        out.contains("1 snapshot record not in the index") && out.contains("repair index"),
+        "{out}"
+    );
+
+    p.run(&["repair", "index"]).ok();
+    assert_eq!(p.snapshot_ids(), [2, 1]);
+    let doc = p.json("check", &[]);
+    assert_eq!(doc["unindexed_records"], json!([]));
+    assert_eq!(doc["next"], json!([]));
+    let notes = p.run(&["cat", "2", "notes.txt"]).ok().text();
+    assert_eq!(notes, "notes the index will forget\n");
+}

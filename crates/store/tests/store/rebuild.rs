@@ -153,3 +153,49 @@ fn rebuild_is_refused_while_the_store_is_in_use() {
     ));
     drop(reader);
 }
+
+/// The index files of a closed store, to put back later.
+fn save_index(root: &camino::Utf8Path) -> Vec<(String, Vec<u8>)> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| {
+            let name = format!("index.sqlite{suffix}");
+            std::fs::read(root.join(&name)).ok().map(|b| (name, b))
+        })
+        .collect()
+}
+
+#[test]
+fn verify_names_the_records_of_commits_the_index_lost_and_a_rebuild_brings_them_back() {
+    let (_dir, store) = new_store();
+    let mut refs = HashMap::new();
+    let (a, b) = (random_bytes(100_000, 1), random_bytes(200_000, 2));
+    commit_named(&store, "first", &[&a], &mut refs);
+    let root = store.root().to_owned();
+    drop(store);
+    let before = save_index(&root);
+    let store = Store::open(&root).unwrap();
+    commit_named(&store, "second", &[&a, &b], &mut refs);
+    let lost = store.snapshots().unwrap()[1].record;
+    assert_eq!(store.verify(false).unwrap().unindexed_records, []);
+    drop(store);
+
+    // The index forgets the second commit, as it does when its write-ahead log is damaged.
+    remove_index(&root);
+    for (name, bytes) in before {
+        std::fs::write(root.join(name), bytes).unwrap();
+    }
+    let store = Store::open(&root).unwrap();
+    assert_eq!(store.snapshots().unwrap().len(), 1);
+    let report = store.verify(true).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.unindexed_records, [lost]);
+    drop(store);
+
+    let refs_of = |bytes: &[u8]| refs.get(bytes).cloned();
+    let (store, rebuilt) = Store::rebuild_index(&root, Options::default(), &refs_of).unwrap();
+    assert_eq!(rebuilt.snapshots, 2);
+    let report = store.verify(true).unwrap();
+    assert!(report.is_clean() && report.unindexed_records.is_empty());
+    assert_eq!(store.get(&store.digest_of(&b)).unwrap().as_ref(), Some(&b));
+}
