@@ -135,6 +135,10 @@ pub(crate) enum Command {
         /// Report what would be removed, and remove nothing
         #[arg(long)]
         dry_run: bool,
+        /// Delete snapshot records the index has no row for (snapshots the index lost, or
+        /// interrupted commits) instead of refusing; `repair index` would bring them back
+        #[arg(long)]
+        discard_unindexed: bool,
     },
     /// Show space used by the store, or by one snapshot
     Stats {

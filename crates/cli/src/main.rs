@@ -86,7 +86,10 @@ fn dispatch(ctx: &Ctx, command: &Command) -> anyhow::Result<Exit> {
         Command::Check { read_data } => cmd::check::run(ctx, *read_data),
         Command::Repair { what } => cmd::repair::run(ctx, what),
         Command::Forget(args) => cmd::forget::run(ctx, args),
-        Command::Gc { dry_run } => cmd::gc::run(ctx, *dry_run),
+        Command::Gc {
+            dry_run,
+            discard_unindexed,
+        } => cmd::gc::run(ctx, *dry_run, *discard_unindexed),
         Command::Stats { snap } => cmd::inspect::stats(ctx, *snap),
     }
 }
@@ -114,8 +117,20 @@ fn name(command: &Command) -> &'static str {
 
 /// The way out of an error, appended to its line.
 fn hint(ctx: &Ctx, error: &anyhow::Error, exit: Exit) -> String {
-    if let Some(autosave::store::Error::NewerFormat { .. }) = exit::store_error(error) {
-        return " (upgrade autosave to use this store)".to_owned();
+    match exit::store_error(error) {
+        Some(autosave::store::Error::NewerFormat { .. }) => {
+            return " (upgrade autosave to use this store)".to_owned();
+        }
+        Some(autosave::store::Error::GcRefused {
+            reason: autosave::store::GcRefusal::UnindexedSnapshots { .. },
+        }) => {
+            let store = ctx.store_flag();
+            return format!(
+                " (run `autosave {store}repair index` to bring them back, or \
+                 `autosave {store}gc --discard-unindexed` to delete them)"
+            );
+        }
+        _ => {}
     }
     match exit {
         Exit::NoStore => {

@@ -141,6 +141,20 @@ pub enum GcRefusal {
         /// The first one found.
         first: Digest,
     },
+    /// Snapshot record files have no index row: the index may have lost those snapshots, and
+    /// [`crate::Store::rebuild_index`] would bring them back. Collect with
+    /// [`crate::UnindexedRecords::Delete`] to delete them instead.
+    #[error(
+        "{count} snapshot record(s) are not in the index, first {first} (snapshots the index \
+         lost, or commits that were interrupted); rebuild the index to bring them back, or \
+         collect with them deleted"
+    )]
+    UnindexedSnapshots {
+        /// How many.
+        count: usize,
+        /// The first one, by digest.
+        first: Digest,
+    },
     /// No snapshot is left, so every blob would be deleted.
     #[error("it would delete every blob ({blobs} blobs, no snapshot left)")]
     WouldDeleteEverything {

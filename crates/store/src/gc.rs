@@ -1,10 +1,12 @@
 //! Garbage collection: mark from the remaining snapshots, sweep the rest.
 //!
 //! Runs under the exclusive lock, so no batch is between its dedupe check and its commit.
-//! Refuses to run when a referenced blob is missing (the store needs repair, not sweeping) or
-//! when no snapshot is left (it would delete everything). Row deletions are committed before any
-//! file is unlinked, so a crash mid-sweep leaves only unreferenced files, which the next GC
-//! removes.
+//! Refuses to run when a referenced blob is missing (the store needs repair, not sweeping), when
+//! no snapshot is left (it would delete everything), and, if asked to
+//! ([`UnindexedRecords::Refuse`]), when a snapshot record file has no index row (the index may
+//! have lost that snapshot, and sweeping would make the loss permanent). Row deletions are
+//! committed before any file is unlinked, so a crash mid-sweep leaves only unreferenced files,
+//! which the next GC removes.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::ErrorKind;
@@ -27,6 +29,31 @@ pub struct GcOptions {
     /// Where to report blobs examined (referenced ones checked, unreferenced ones removed) of
     /// all blob rows; bytes are not counted. Default: nowhere.
     pub progress: Progress,
+    /// What to do with snapshot records that have no index row. Default
+    /// [`UnindexedRecords::Delete`].
+    pub unindexed: UnindexedRecords,
+}
+
+/// What GC does with snapshot record files the index has no row for
+/// ([`crate::VerifyReport::unindexed_records`]).
+///
+/// Such a record is a snapshot the index lost (damage to its write-ahead log makes SQLite drop
+/// every later commit without an error) or a commit that was interrupted after its record was
+/// written; nothing in the store tells the two apart. [`Store::rebuild_index`] brings each one
+/// back whose manifest is intact; a sweep deletes it for good, with the blobs only it needed.
+///
+/// Interrupted commits are far more common (a host killed while it autosaves), and a GC that
+/// refused after each of them would stop reclaiming space until someone rebuilt the index, so
+/// the default sweeps them, as every file without a row. The command-line tool refuses by
+/// default and says so (`autosave gc --discard-unindexed` sweeps).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnindexedRecords {
+    /// Sweep them with every other file that has no index row.
+    #[default]
+    Delete,
+    /// Refuse to collect ([`GcRefusal::UnindexedSnapshots`]) while there are any.
+    Refuse,
 }
 
 /// What garbage collection removed (or, in a dry run, would remove).
@@ -83,6 +110,18 @@ impl Store {
             .collect();
         let meter = options.progress.start(rows.len() as u64, 0);
         self.refuse_if_unsafe(&rows, &referenced, &meter)?;
+        if options.unindexed == UnindexedRecords::Refuse {
+            let indexed: HashSet<Digest> = rows.iter().map(|r| r.digest).collect();
+            let unindexed = self.unindexed_records_among(|d| Ok(indexed.contains(d)))?;
+            if let Some(&first) = unindexed.first() {
+                return Err(Error::GcRefused {
+                    reason: GcRefusal::UnindexedSnapshots {
+                        count: unindexed.len(),
+                        first,
+                    },
+                });
+            }
+        }
         let (keep, doomed): (Vec<Row>, Vec<Row>) = rows
             .into_iter()
             .partition(|r| referenced.contains(&r.digest));

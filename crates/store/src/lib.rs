@@ -72,7 +72,7 @@ pub use codec::ZSTD_WINDOW_LOG;
 pub use digest::{Digest, HashAlgo, Hasher};
 pub use error::{Error, GcRefusal, Result};
 pub use format::{ChunkParams, FORMAT_VERSION, StoreFormat};
-pub use gc::{GcOptions, GcReport};
+pub use gc::{GcOptions, GcReport, UnindexedRecords};
 pub use progress::{Meter, Progress, ProgressEvent};
 pub use rebuild::{RebuildReport, RefsOf};
 pub use snapshot::{NewSnapshot, SnapshotId, SnapshotInfo, SnapshotKind, now_ns};

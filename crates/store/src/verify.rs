@@ -140,10 +140,19 @@ impl Store {
         Ok(report)
     }
 
-    /// The snapshot record files the index has no row for ([`VerifyReport::unindexed_records`]).
-    /// Files are listed before the index is asked, so a commit that lands in between is not
-    /// reported.
-    fn unindexed_records(&self) -> Result<Vec<Digest>> {
+    /// The snapshot record files under `objects/` that the index has no row for, ascending
+    /// ([`VerifyReport::unindexed_records`]): snapshots the index lost, or commits interrupted
+    /// (or, in another process, still in progress) after their record was written. Files are
+    /// listed before the index is asked, so a commit that lands in between is not reported.
+    pub fn unindexed_records(&self) -> Result<Vec<Digest>> {
+        self.unindexed_records_among(|d| index::has_blob(&self.conn(), d))
+    }
+
+    /// [`Store::unindexed_records`], with `indexed` telling which digests have a row.
+    pub(crate) fn unindexed_records_among(
+        &self,
+        indexed: impl Fn(&Digest) -> Result<bool>,
+    ) -> Result<Vec<Digest>> {
         let vfs = &*self.inner.vfs;
         let objects = self.root().join("objects");
         let mut names = Vec::new();
@@ -158,7 +167,7 @@ impl Store {
             let Ok(digest) = name.parse::<Digest>() else {
                 continue;
             };
-            if index::has_blob(&self.conn(), &digest)? {
+            if indexed(&digest)? {
                 continue;
             }
             // Only a readable, intact record counts: anything else is left for GC, as before.

@@ -1,7 +1,7 @@
-//! `autosave gc [--dry-run]`: remove blobs no snapshot references.
+//! `autosave gc [--dry-run] [--discard-unindexed]`: remove blobs no snapshot references.
 
 use anyhow::Result;
-use autosave::store::GcOptions;
+use autosave::store::{GcOptions, UnindexedRecords};
 use serde::Serialize;
 
 use super::Ctx;
@@ -18,12 +18,16 @@ struct Doc {
     stray_bytes_freed: u64,
 }
 
-pub(crate) fn run(ctx: &Ctx, dry_run: bool) -> Result<Exit> {
+pub(crate) fn run(ctx: &Ctx, dry_run: bool, discard_unindexed: bool) -> Result<Exit> {
     let store = ctx.open()?;
     let bar = ctx.out.bar("collecting garbage", "blobs");
     let r = store.gc_with(GcOptions {
         dry_run,
         progress: bar.progress(),
+        unindexed: match discard_unindexed {
+            true => UnindexedRecords::Delete,
+            false => UnindexedRecords::Refuse,
+        },
     })?;
     drop(bar);
     let doc = Doc {

@@ -153,9 +153,9 @@ fn checks_advice_repeats_the_store_given() {
     );
 }
 
-#[test]
-fn check_names_snapshots_the_index_lost_and_repair_index_brings_them_back() {
-    let p = Project::with_snapshot();
+/// Makes the store's index lose its second snapshot (of changed notes), as it does when its
+/// write-ahead log is damaged.
+fn lose_second_snapshot(p: &Project) {
     let index = |suffix: &str| p.store().join(format!("index.sqlite{suffix}"));
     // Each command closes the store, so the index is one checkpointed file between commands.
     let before = std::fs::read(index("")).unwrap();
@@ -164,9 +164,14 @@ fn check_names_snapshots_the_index_lost_and_repair_index_brings_them_back() {
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(index(suffix));
     }
-    // The index loses the second commit, as it does when its write-ahead log is damaged.
     std::fs::write(index(""), before).unwrap();
     assert_eq!(p.snapshot_ids(), [1]);
+}
+
+#[test]
+fn check_names_snapshots_the_index_lost_and_repair_index_brings_them_back() {
+    let p = Project::with_snapshot();
+    lose_second_snapshot(&p);
 
     let doc = p.json("check", &[]);
     assert_eq!(doc["clean"], true);
@@ -177,6 +182,15 @@ fn check_names_snapshots_the_index_lost_and_repair_index_brings_them_back() {
         out.contains("1 snapshot record not in the index") && out.contains("repair index"),
         "{out}"
     );
+    // gc refuses rather than delete it.
+    let refused = p.run(&["gc"]).expect(1);
+    assert!(
+        refused.stderr.contains("not in the index")
+            && refused.stderr.contains("autosave repair index")
+            && refused.stderr.contains("gc --discard-unindexed"),
+        "{}",
+        refused.stderr
+    );
 
     p.run(&["repair", "index"]).ok();
     assert_eq!(p.snapshot_ids(), [2, 1]);
@@ -185,4 +199,16 @@ fn check_names_snapshots_the_index_lost_and_repair_index_brings_them_back() {
     assert_eq!(doc["next"], json!([]));
     let notes = p.run(&["cat", "2", "notes.txt"]).ok().text();
     assert_eq!(notes, "notes the index will forget\n");
+    p.run(&["gc"]).ok();
+}
+
+#[test]
+fn gc_discard_unindexed_deletes_the_snapshots_the_index_lost() {
+    let p = Project::with_snapshot();
+    lose_second_snapshot(&p);
+    let doc = p.json("gc", &["--discard-unindexed"]);
+    assert!(doc["stray_files_removed"].as_u64().unwrap() >= 2, "{doc}");
+    assert_eq!(p.json("check", &[])["unindexed_records"], json!([]));
+    p.run(&["repair", "index"]).ok();
+    assert_eq!(p.snapshot_ids(), [1], "nothing is left to bring back");
 }

@@ -98,7 +98,11 @@ fn gc_reports_every_blob_row_examined_or_removed() {
         let old = two_snapshots(&store);
         store.delete_snapshots(&[old]).unwrap();
         let (progress, seen) = recorder();
-        let options = GcOptions { dry_run, progress };
+        let options = GcOptions {
+            dry_run,
+            progress,
+            ..GcOptions::default()
+        };
         let report = store.gc_with(options).unwrap();
         assert!(report.blobs_removed > 0);
         let last = rises_to_the_totals(&seen.lock().unwrap());

@@ -1,6 +1,9 @@
 use std::collections::HashMap;
 
-use autosave_store::{Digest, Error, NewSnapshot, Options, Problem, SnapshotKind, Store};
+use autosave_store::{
+    Digest, Error, GcOptions, GcRefusal, NewSnapshot, Options, Problem, SnapshotKind, Store,
+    UnindexedRecords,
+};
 
 use crate::{new_store, random_bytes};
 
@@ -165,9 +168,17 @@ fn save_index(root: &camino::Utf8Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-#[test]
-fn verify_names_the_records_of_commits_the_index_lost_and_a_rebuild_brings_them_back() {
-    let (_dir, store) = new_store();
+/// A store whose index lost its second commit, as it does when its write-ahead log is damaged:
+/// the temp dir, the store's root, the refs for a rebuild, the lost snapshot's record, and the
+/// bytes only it held.
+fn store_that_lost_a_commit() -> (
+    tempfile::TempDir,
+    camino::Utf8PathBuf,
+    Refs,
+    Digest,
+    Vec<u8>,
+) {
+    let (dir, store) = new_store();
     let mut refs = HashMap::new();
     let (a, b) = (random_bytes(100_000, 1), random_bytes(200_000, 2));
     commit_named(&store, "first", &[&a], &mut refs);
@@ -179,17 +190,22 @@ fn verify_names_the_records_of_commits_the_index_lost_and_a_rebuild_brings_them_
     let lost = store.snapshots().unwrap()[1].record;
     assert_eq!(store.verify(false).unwrap().unindexed_records, []);
     drop(store);
-
-    // The index forgets the second commit, as it does when its write-ahead log is damaged.
     remove_index(&root);
     for (name, bytes) in before {
         std::fs::write(root.join(name), bytes).unwrap();
     }
+    (dir, root, refs, lost, b)
+}
+
+#[test]
+fn verify_names_the_records_of_commits_the_index_lost_and_a_rebuild_brings_them_back() {
+    let (_dir, root, refs, lost, b) = store_that_lost_a_commit();
     let store = Store::open(&root).unwrap();
     assert_eq!(store.snapshots().unwrap().len(), 1);
     let report = store.verify(true).unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(report.unindexed_records, [lost]);
+    assert_eq!(store.unindexed_records().unwrap(), [lost]);
     drop(store);
 
     let refs_of = |bytes: &[u8]| refs.get(bytes).cloned();
@@ -198,4 +214,30 @@ fn verify_names_the_records_of_commits_the_index_lost_and_a_rebuild_brings_them_
     let report = store.verify(true).unwrap();
     assert!(report.is_clean() && report.unindexed_records.is_empty());
     assert_eq!(store.get(&store.digest_of(&b)).unwrap().as_ref(), Some(&b));
+}
+
+#[test]
+fn gc_refuses_to_sweep_records_the_index_lost_when_asked_to_and_sweeps_them_by_default() {
+    let (_dir, root, _refs, lost, b) = store_that_lost_a_commit();
+    let store = Store::open(&root).unwrap();
+    let refuse = GcOptions {
+        unindexed: UnindexedRecords::Refuse,
+        ..GcOptions::default()
+    };
+    let before = crate::files_under(root.join("objects").as_path());
+    match store.gc_with(refuse) {
+        Err(Error::GcRefused {
+            reason: GcRefusal::UnindexedSnapshots { count: 1, first },
+        }) => assert_eq!(first, lost),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(crate::files_under(root.join("objects").as_path()), before);
+
+    // The default sweeps them with every other file that has no row: the second commit's
+    // record and the blob only it held are gone.
+    let report = store.gc().unwrap();
+    assert!(report.stray_files_removed >= 2, "{report:?}");
+    assert_eq!(store.unindexed_records().unwrap(), []);
+    let hex = store.digest_of(&b).to_string();
+    assert!(!root.join("objects").join(&hex[..2]).join(&hex).exists());
 }
