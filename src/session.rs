@@ -68,12 +68,15 @@ pub struct Session {
     claim: Option<Claim>,
     cache: ChangeCache,
     keep_autosaves: usize,
+    adopted: Vec<SnapshotId>,
 }
 
 impl Session {
     /// Opens (creating if needed) the store of `project_dir` and claims it.
     ///
-    /// A second live session on the same store gets [`Error::Locked`] naming the holder.
+    /// A second live session on the same store gets [`Error::Locked`] naming the holder. A
+    /// writable session first brings back the newest snapshots the index does not list
+    /// ([`Session::adopted`]).
     pub fn open(project_dir: impl AsRef<Utf8Path>, options: Options) -> Result<Self> {
         let dir = options
             .store_dir
@@ -95,12 +98,26 @@ impl Session {
             Some(Claim::take(&dir)?)
         };
         let store = Store::open_with(&dir, store_options)?;
+        let adopted = match &claim {
+            Some(_) => adopt(&store)?,
+            None => Vec::new(),
+        };
         Ok(Self {
             store,
             claim,
             cache: ChangeCache::new(),
             keep_autosaves: options.keep_autosaves,
+            adopted,
         })
+    }
+
+    /// Snapshots this session brought back when it opened: records with no index row, newer
+    /// than every snapshot the index listed, whose blobs were all there
+    /// ([`Store::adopt_unindexed`]). Either the index had lost them (damage to its write-ahead
+    /// log) or the process before this one was stopped while it committed them; they are now
+    /// ordinary snapshots, which [`Session::recovery`] considers and retention drops in turn.
+    pub fn adopted(&self) -> &[SnapshotId] {
+        &self.adopted
     }
 
     /// The store underneath.
@@ -214,5 +231,16 @@ impl SaveReport {
             gc_skipped: None,
             duration: Duration::ZERO,
         }
+    }
+}
+
+/// [`Store::adopt_unindexed`] with the tree's manifest decoder; nothing if another process
+/// is using the store (its commit in progress must not be taken for a lost one).
+fn adopt(store: &Store) -> Result<Vec<SnapshotId>> {
+    let refs_of = |bytes: &[u8]| Manifest::decode(bytes).ok().map(|m| m.blobs());
+    match store.adopt_unindexed(&refs_of) {
+        Ok(ids) => Ok(ids),
+        Err(autosave_store::Error::Busy { .. }) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
     }
 }

@@ -34,6 +34,9 @@ pub(crate) struct Outcome {
     /// Of those, the ones whose record `verify` named as unindexed (so `check` says to run
     /// `repair index`).
     pub(crate) vanished_named: usize,
+    /// Of those, the ones a writable session listed again after opening (adoption), each read
+    /// back exactly.
+    pub(crate) vanished_adopted: usize,
     /// Reads that failed with a typed error.
     pub(crate) typed_errors: usize,
     /// Session-level recovery when the newest autosave was damaged.
@@ -92,10 +95,45 @@ pub(crate) fn check(r: &Reference, m: &Mutation, applied: &Applied, root: &Path)
             }
         }
     }
+    if out.vanished > 0 && out.open_error.is_none() {
+        adopt(r, root, &mut out);
+    }
     if kind.holds_index() {
         out.repair = Some(repair(r, root, &mut out));
     }
     out
+}
+
+/// Opens a writable session on the damaged copy, as the host would next: the snapshots the
+/// index lost that it brings back must read back exactly. Index files only change rows, so the
+/// repair oracle that follows sees the same files.
+fn adopt(r: &Reference, root: &Utf8Path, out: &mut Outcome) {
+    let options = Options {
+        store_dir: Some(root.to_owned()),
+        store: store_options(),
+        ..Options::default()
+    };
+    let Ok(session) = Session::open(root, options) else {
+        return;
+    };
+    let store = session.store();
+    let by_manifest: BTreeMap<Digest, usize> = r
+        .snapshots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.manifest_digest, i))
+        .collect();
+    let Ok(listed) = store.snapshots() else {
+        return;
+    };
+    for info in listed.iter().filter(|s| session.adopted().contains(&s.id)) {
+        let reference = by_manifest.get(&info.manifest).copied();
+        let wrong = out.wrong.len();
+        read_snapshot(r, store, info.id, reference, out);
+        if out.wrong.len() == wrong && reference.is_some() {
+            out.vanished_adopted += 1;
+        }
+    }
 }
 
 /// Blobs whose file the mutation changed or removed, unless the changed file still has the same

@@ -37,8 +37,8 @@ pub(crate) struct Tally {
     file_entries: (usize, usize),
     inline_entries: (usize, usize),
     /// Snapshots that vanished from the index without an error, and of those, the ones whose
-    /// record `verify` named as unindexed.
-    vanished: (usize, usize),
+    /// record `verify` named as unindexed, and the ones a writable session brought back.
+    vanished: (usize, usize, usize),
 }
 
 const SHOWN_FAILURES: usize = 30;
@@ -75,6 +75,7 @@ impl Tally {
         row.vanished += usize::from(outcome.vanished > 0);
         self.vanished.0 += outcome.vanished_named;
         self.vanished.1 += outcome.vanished;
+        self.vanished.2 += outcome.vanished_adopted;
         for problem in outcome.wrong.iter().chain(&outcome.misses) {
             self.fail(r, m, problem);
         }
@@ -177,8 +178,8 @@ impl Tally {
             self.inline_entries.1
         );
         println!(
-            "vanished snapshots (the index lost them without an error): {}; their records named by verify as unindexed (check then says to run `repair index`): {}/{}",
-            self.vanished.1, self.vanished.0, self.vanished.1
+            "vanished snapshots (the index lost them without an error): {}; their records named by verify as unindexed (check then says to run `repair index`): {}/{}; brought back by the next writable session, each read back exactly: {}/{}",
+            self.vanished.1, self.vanished.0, self.vanished.1, self.vanished.2, self.vanished.1
         );
         for failure in &self.failures {
             println!("FAIL {failure}");

@@ -96,3 +96,56 @@ fn a_token_unchanged_autosave_reads_nothing_and_reports_it() {
     assert_eq!(report.tree.bytes_hashed, 14);
     assert!(report.snapshot.is_some());
 }
+
+/// The index files of a closed store.
+fn save_index(store_dir: &camino::Utf8Path) -> Vec<(String, Vec<u8>)> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| {
+            let name = format!("index.sqlite{suffix}");
+            std::fs::read(store_dir.join(&name)).ok().map(|b| (name, b))
+        })
+        .collect()
+}
+
+#[test]
+fn a_session_brings_back_the_autosaves_its_index_lost_and_recovery_offers_the_newest() {
+    let (_tmp, dir) = project();
+    let mut tree = HostTree::sample(23);
+    let store_dir = {
+        let mut s = Session::open(&dir, Options::default()).unwrap();
+        s.save_explicit(&tree.nodes()).unwrap();
+        tree.set(&["notes"], "note", vec![1; 40_000]);
+        s.autosave(&tree.nodes()).unwrap();
+        s.store().root().to_owned()
+    };
+    let before = save_index(&store_dir);
+    {
+        let mut s = Session::open(&dir, Options::default()).unwrap();
+        assert_eq!(s.adopted(), []);
+        tree.set(&["notes"], "note", vec![2; 40_000]);
+        s.autosave(&tree.nodes()).unwrap();
+        tree.set(&["notes"], "note", vec![3; 40_000]);
+        s.autosave(&tree.nodes()).unwrap();
+    }
+    // The index loses both autosaves, as it does when its write-ahead log is damaged.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(store_dir.join(format!("index.sqlite{suffix}")));
+    }
+    for (name, bytes) in before {
+        std::fs::write(store_dir.join(name), bytes).unwrap();
+    }
+
+    let s = Session::open(&dir, Options::default()).unwrap();
+    assert_eq!(s.adopted().len(), 2);
+    assert_eq!(s.store().unindexed_records().unwrap(), []);
+    let recovery = s
+        .recovery()
+        .unwrap()
+        .expect("the newest autosave is offered");
+    assert_eq!(recovery.snapshot.id, s.adopted()[1]);
+    assert!(recovery.problem.is_none(), "{:?}", recovery.problem);
+    let restored = crate::restored_contents(&s.restore(recovery.snapshot.id).unwrap());
+    assert_eq!(restored, tree.contents(), "the last autosave, exactly");
+    assert!(s.store().verify(true).unwrap().is_clean());
+}

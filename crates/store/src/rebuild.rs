@@ -234,3 +234,148 @@ fn read_blob_file(vfs: &dyn crate::Vfs, root: &Utf8Path, row: &BlobRow) -> Optio
         .ok()?;
     codec::decode_file(file).ok().map(|(_, bytes)| bytes)
 }
+
+impl Store {
+    /// Brings back, as new snapshots, the snapshot records that have no index row and are newer
+    /// than every snapshot the index lists, when every blob they need is there and intact.
+    ///
+    /// Such a record is a snapshot the index lost (damage to its write-ahead log makes SQLite
+    /// drop every later commit without an error) or a commit interrupted after its blobs and
+    /// record were written; either way its tree is complete, and the newest state the store
+    /// holds. A session adopts them when it opens, before its first commit makes them older
+    /// than the newest listed snapshot (older ones are left for [`Store::rebuild_index`], and a
+    /// default GC sweeps them). The new snapshots get ids after the existing ones, in creation
+    /// order, without parents; existing snapshots keep their ids.
+    ///
+    /// Each file the new rows point at is fsynced, with its directory, before the one
+    /// transaction that adds the rows, as in a commit. Takes the exclusive lock: [`Error::Busy`]
+    /// if anyone uses the store (a commit in progress holds it shared). Returns the new ids.
+    pub fn adopt_unindexed(&self, refs_of: RefsOf<'_>) -> Result<Vec<crate::SnapshotId>> {
+        let _lock = self.lock_exclusive()?;
+        let (indexed, newest) = {
+            let conn = self.conn();
+            let indexed: std::collections::HashSet<Digest> = index::all_blobs(&conn)?
+                .into_iter()
+                .map(|(digest, ..)| digest)
+                .collect();
+            let newest = index::snapshots(&conn)?
+                .iter()
+                .map(|s| s.created_ns)
+                .max()
+                .unwrap_or(i64::MIN);
+            (indexed, newest)
+        };
+        let strays = self.intact_strays(&indexed)?;
+        let mut records: Vec<(Digest, &RecordV1)> = strays
+            .iter()
+            .filter_map(|(d, (_, r))| r.as_ref().map(|r| (*d, r)))
+            .filter(|(_, r)| r.created_ns > newest)
+            .collect();
+        records.sort_by_key(|(digest, r)| (r.created_ns, *digest));
+        let mut adopted = Vec::new();
+        let mut rows: BTreeMap<Digest, &BlobRow> = BTreeMap::new();
+        for (digest, record) in records {
+            let manifest = match strays.get(&record.manifest) {
+                Some((row, _)) => read_blob_file(&*self.inner.vfs, self.root(), row),
+                None => index::blob(&self.conn(), &record.manifest)?
+                    .and_then(|row| self.load(&row).ok()),
+            };
+            let Some(refs) = manifest.and_then(|bytes| refs_of(&bytes)) else {
+                continue;
+            };
+            let needs: Vec<Digest> = refs
+                .iter()
+                .copied()
+                .chain([record.manifest, digest])
+                .collect();
+            if !needs
+                .iter()
+                .all(|d| indexed.contains(d) || strays.contains_key(d))
+            {
+                continue;
+            }
+            for d in &needs {
+                if let Some((row, _)) = strays.get(d) {
+                    rows.insert(*d, row);
+                }
+            }
+            let mut snapshot = NewSnapshot::new(record.kind, record.manifest);
+            snapshot.created_ns = record.created_ns;
+            snapshot.label.clone_from(&record.label);
+            snapshot.meta.clone_from(&record.meta);
+            snapshot.refs = refs;
+            adopted.push((digest, snapshot));
+        }
+        if adopted.is_empty() {
+            return Ok(Vec::new());
+        }
+        // ORDER: as in a commit, every file a new row points at is durable, name included,
+        // before the transaction that adds the row.
+        let vfs = &*self.inner.vfs;
+        let paths: Vec<camino::Utf8PathBuf> = rows.keys().map(|d| self.blob_path(d)).collect();
+        let mut dirs = std::collections::BTreeSet::new();
+        for path in &paths {
+            vfs.sync_file(path)
+                .map_err(|e| Error::io("fsync", path.clone(), e))?;
+            if let Some(dir) = path.parent() {
+                dirs.insert(dir.to_owned());
+            }
+        }
+        dirs.insert(self.root().join("objects"));
+        for dir in &dirs {
+            crate::vfs::sync_dir(vfs, dir)?;
+        }
+        let ids = {
+            let mut conn = self.conn();
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(Error::index("begin"))?;
+            for row in rows.values() {
+                index::insert_blob(&tx, row)?;
+            }
+            let mut ids = Vec::with_capacity(adopted.len());
+            for (record, snapshot) in &adopted {
+                ids.push(index::insert_snapshot(&tx, snapshot, record)?);
+            }
+            vfs.before_commit(&paths)
+                .map_err(|e| Error::io("commit barrier", self.root(), e))?;
+            tx.commit().map_err(Error::index("commit"))?;
+            ids
+        };
+        self.committed();
+        let mut known = self.known();
+        for digest in rows.keys() {
+            known.insert(*digest);
+        }
+        Ok(ids)
+    }
+
+    /// The blob files under `objects/` without an index row that decode to their name, with
+    /// their rows and, for snapshot records, their content.
+    fn intact_strays(
+        &self,
+        indexed: &std::collections::HashSet<Digest>,
+    ) -> Result<std::collections::HashMap<Digest, (BlobRow, Option<RecordV1>)>> {
+        let vfs = &*self.inner.vfs;
+        let objects = self.root().join("objects");
+        let mut strays = std::collections::HashMap::new();
+        for dir in crate::gc::list(vfs, &objects)?
+            .into_iter()
+            .filter(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            let dir = objects.join(dir);
+            for name in crate::gc::list(vfs, &dir)? {
+                let Ok(digest) = name.parse::<Digest>() else {
+                    continue;
+                };
+                if indexed.contains(&digest) {
+                    continue;
+                }
+                if let Some(found) = examine(vfs, &dir.join(&name), &name, self.format().hash) {
+                    strays.insert(digest, found);
+                }
+            }
+        }
+        Ok(strays)
+    }
+}
