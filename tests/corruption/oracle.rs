@@ -117,12 +117,7 @@ fn adopt(r: &Reference, root: &Utf8Path, out: &mut Outcome) {
         return;
     };
     let store = session.store();
-    let by_manifest: BTreeMap<Digest, usize> = r
-        .snapshots
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.manifest_digest, i))
-        .collect();
+    let by_manifest = by_manifest(r);
     let Ok(listed) = store.snapshots() else {
         return;
     };
@@ -134,6 +129,15 @@ fn adopt(r: &Reference, root: &Utf8Path, out: &mut Outcome) {
             out.vanished_adopted += 1;
         }
     }
+}
+
+/// Each reference snapshot's index, by its manifest's digest.
+fn by_manifest(r: &Reference) -> BTreeMap<Digest, usize> {
+    r.snapshots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.manifest_digest, i))
+        .collect()
 }
 
 /// Blobs whose file the mutation changed or removed, unless the changed file still has the same
@@ -175,12 +179,7 @@ fn read_everything(
             Vec::new()
         }
     };
-    let by_manifest: BTreeMap<Digest, usize> = r
-        .snapshots
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.manifest_digest, i))
-        .collect();
+    let by_manifest = by_manifest(r);
     let present: BTreeSet<usize> = listed
         .iter()
         .filter_map(|s| by_manifest.get(&s.manifest).copied())

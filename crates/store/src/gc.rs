@@ -254,13 +254,18 @@ impl Store {
         Ok(())
     }
 
-    fn sweep_dirs(&self) -> Result<Vec<Utf8PathBuf>> {
+    /// The fan-out directories under `objects/` (two hex digits each).
+    pub(crate) fn fanout_dirs(&self) -> Result<Vec<Utf8PathBuf>> {
         let objects = self.root().join("objects");
-        let mut dirs: Vec<Utf8PathBuf> = list(&*self.inner.vfs, &objects)?
+        Ok(list(&*self.inner.vfs, &objects)?
             .into_iter()
             .filter(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()))
             .map(|n| objects.join(n))
-            .collect();
+            .collect())
+    }
+
+    fn sweep_dirs(&self) -> Result<Vec<Utf8PathBuf>> {
+        let mut dirs = self.fanout_dirs()?;
         dirs.push(self.root().join("tmp"));
         dirs.push(self.root().to_owned());
         Ok(dirs)

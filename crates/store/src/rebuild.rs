@@ -357,13 +357,8 @@ impl Store {
         indexed: &std::collections::HashSet<Digest>,
     ) -> Result<std::collections::HashMap<Digest, (BlobRow, Option<RecordV1>)>> {
         let vfs = &*self.inner.vfs;
-        let objects = self.root().join("objects");
         let mut strays = std::collections::HashMap::new();
-        for dir in crate::gc::list(vfs, &objects)?
-            .into_iter()
-            .filter(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            let dir = objects.join(dir);
+        for dir in self.fanout_dirs()? {
             for name in crate::gc::list(vfs, &dir)? {
                 let Ok(digest) = name.parse::<Digest>() else {
                     continue;

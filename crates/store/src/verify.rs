@@ -154,13 +154,9 @@ impl Store {
         indexed: impl Fn(&Digest) -> Result<bool>,
     ) -> Result<Vec<Digest>> {
         let vfs = &*self.inner.vfs;
-        let objects = self.root().join("objects");
         let mut names = Vec::new();
-        for dir in crate::gc::list(vfs, &objects)?
-            .into_iter()
-            .filter(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            names.extend(crate::gc::list(vfs, &objects.join(dir))?);
+        for dir in self.fanout_dirs()? {
+            names.extend(crate::gc::list(vfs, &dir)?);
         }
         let mut found = Vec::new();
         for name in names {
