@@ -265,7 +265,7 @@ impl Store {
                 .unwrap_or(i64::MIN);
             (indexed, newest)
         };
-        let strays = self.intact_strays(&indexed)?;
+        let strays = self.intact_strays(|d| Ok(indexed.contains(d)))?;
         let mut records: Vec<(Digest, &RecordV1)> = strays
             .iter()
             .filter_map(|(d, (_, r))| r.as_ref().map(|r| (*d, r)))
@@ -350,11 +350,13 @@ impl Store {
         Ok(ids)
     }
 
-    /// The blob files under `objects/` without an index row that decode to their name, with
-    /// their rows and, for snapshot records, their content.
-    fn intact_strays(
+    /// The blob files under `objects/` without an index row (`indexed` tells which digests
+    /// have one) that decode to their name, with their rows and, for snapshot records, their
+    /// content. Each file is listed before `indexed` is asked about it, so a row committed in
+    /// between hides it.
+    pub(crate) fn intact_strays(
         &self,
-        indexed: &std::collections::HashSet<Digest>,
+        indexed: impl Fn(&Digest) -> Result<bool>,
     ) -> Result<std::collections::HashMap<Digest, (BlobRow, Option<RecordV1>)>> {
         let vfs = &*self.inner.vfs;
         let mut strays = std::collections::HashMap::new();
@@ -363,7 +365,7 @@ impl Store {
                 let Ok(digest) = name.parse::<Digest>() else {
                     continue;
                 };
-                if indexed.contains(&digest) {
+                if indexed(&digest)? {
                     continue;
                 }
                 if let Some(found) = examine(vfs, &dir.join(&name), &name, self.format().hash) {

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::codec::{self, ObjectKind};
+use crate::codec::ObjectKind;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::index::{self, BlobRow};
@@ -148,35 +148,18 @@ impl Store {
         self.unindexed_records_among(|d| index::has_blob(&self.conn(), d))
     }
 
-    /// [`Store::unindexed_records`], with `indexed` telling which digests have a row.
+    /// [`Store::unindexed_records`], with `indexed` telling which digests have a row. Only a
+    /// readable, intact record counts: anything else is left for GC, as before.
     pub(crate) fn unindexed_records_among(
         &self,
         indexed: impl Fn(&Digest) -> Result<bool>,
     ) -> Result<Vec<Digest>> {
-        let vfs = &*self.inner.vfs;
-        let mut names = Vec::new();
-        for dir in self.fanout_dirs()? {
-            names.extend(crate::gc::list(vfs, &dir)?);
-        }
-        let mut found = Vec::new();
-        for name in names {
-            let Ok(digest) = name.parse::<Digest>() else {
-                continue;
-            };
-            if indexed(&digest)? {
-                continue;
-            }
-            // Only a readable, intact record counts: anything else is left for GC, as before.
-            let Ok(file) = vfs.read(&self.blob_path(&digest)) else {
-                continue;
-            };
-            if !codec::parse_header(&file).is_ok_and(|h| h.kind == ObjectKind::Record) {
-                continue;
-            }
-            if codec::decode_file(file).is_ok_and(|(_, bytes)| self.digest_of(&bytes) == digest) {
-                found.push(digest);
-            }
-        }
+        let mut found: Vec<Digest> = self
+            .intact_strays(indexed)?
+            .into_iter()
+            .filter(|(_, (_, record))| record.is_some())
+            .map(|(digest, _)| digest)
+            .collect();
         found.sort();
         Ok(found)
     }
