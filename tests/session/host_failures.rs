@@ -311,6 +311,39 @@ fn an_edit_undone_before_the_crash_offers_no_recovery() {
 }
 
 #[test]
+fn a_tree_reloaded_from_the_save_and_seeded_is_autosaved_as_that_tree() {
+    let (_tmp, dir) = project();
+    let tree = HostTree::sample(82);
+    let mut edited = tree.clone();
+    edited.set(&["arrays", "signal"], "ndarray", random_bytes(300_000, 83));
+    let mut s = open(&dir);
+    s.save_explicit(&tree.nodes()).unwrap();
+    s.autosave(&edited.nodes()).unwrap();
+    // The user discards the edit: the host reloads the save, gives its nodes tokens of its own
+    // and seeds the session with them. Every node is then a cache hit, as many as the edited
+    // tree had: the session must still see that the tree is the saved one.
+    let saved = s.store().latest().unwrap().unwrap();
+    let saved = s
+        .store()
+        .snapshots()
+        .unwrap()
+        .into_iter()
+        .find(|x| x.kind == SnapshotKind::Explicit && x.id < saved.id)
+        .unwrap();
+    let manifest = autosave::tree::snapshot_manifest(s.store(), saved.id).unwrap();
+    let mut reloaded = tree.clone();
+    for node in &mut reloaded.nodes {
+        node.3 = 100;
+    }
+    s.seed(&manifest, |_| Some(autosave::tree::Token(100)));
+    let report = s.autosave(&reloaded.nodes()).unwrap();
+    assert_eq!(report.tree.skipped_token, 6, "nothing is read");
+    drop(s);
+    // The newest state is the saved one: a crash now has nothing to recover.
+    assert!(open(&dir).recovery().unwrap().is_none());
+}
+
+#[test]
 fn regression_9_restore_then_crash_before_the_next_autosave_is_still_recoverable() {
     let (_tmp, dir) = project();
     let tree = HostTree::sample(9);

@@ -149,6 +149,9 @@ impl ChangeCache {
     /// first autosave reads nothing the snapshot already holds.
     pub fn seed(&mut self, manifest: &Manifest, token_of: impl Fn(&EntryPath) -> Option<Token>) {
         self.changed = true;
+        // The entries no longer make up the last manifest exactly: were it kept, a tree of as
+        // many hits as that manifest has entries would be taken for it.
+        self.last = None;
         for entry in manifest.entries() {
             if let Some(token) = token_of(&entry.path) {
                 let cached = Cached {

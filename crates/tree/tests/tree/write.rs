@@ -241,6 +241,27 @@ fn seeding_from_a_manifest_makes_the_first_snapshot_after_opening_read_nothing()
 }
 
 #[test]
+fn seeding_another_tree_is_never_taken_for_the_tree_last_written() {
+    // The host autosaves tree A, then loads an older snapshot holding tree B and seeds the cache
+    // with it. The next autosave of B must record B, although every node is a cache hit and as
+    // many nodes as A had.
+    let (_dir, store) = new_store();
+    let (a, b) = (random_bytes(5_000, 1), random_bytes(5_000, 2));
+    let tree_b = [Node::bytes(EntryPath::new(["b"]), "ndarray", &b).with_token(Token(2))];
+    let loaded = autosave(&store, &mut ChangeCache::new(), &tree_b);
+    let mut cache = ChangeCache::new();
+    let tree_a = [Node::bytes(EntryPath::new(["a"]), "ndarray", &a).with_token(Token(1))];
+    let written_a = autosave(&store, &mut cache, &tree_a);
+    cache.seed(&loaded.entries, |_| Some(Token(2)));
+    let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
+    spec.unless_manifest = Some(written_a.manifest);
+    let w = write_snapshot(&store, &mut cache, &tree_b, &spec).unwrap();
+    assert_eq!(w.report.skipped_token, 1);
+    assert_eq!(w.manifest, loaded.manifest, "the tree is B");
+    assert!(w.snapshot.is_some(), "B differs from the newest snapshot");
+}
+
+#[test]
 fn metadata_with_non_finite_floats_is_stored_without_bare_nan() {
     let (_dir, store) = new_store();
     let meta: Meta = [
