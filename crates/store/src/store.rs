@@ -285,6 +285,23 @@ impl Store {
         Ok(())
     }
 
+    /// Saves (replaces) several named caches in one index transaction.
+    pub fn save_caches(&self, caches: &[(&str, &[u8])]) -> Result<()> {
+        {
+            let mut conn = self.conn();
+            let tx = conn
+                .transaction()
+                .map_err(Error::index("begin a cache transaction"))?;
+            for (name, bytes) in caches {
+                index::save_cache(&tx, name, bytes)?;
+            }
+            tx.commit()
+                .map_err(Error::index("commit a cache transaction"))?;
+        }
+        self.committed();
+        Ok(())
+    }
+
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the connection leaves SQLite itself consistent (an open
         // transaction rolls back when its guard drops), so a poisoned lock is still usable.

@@ -201,6 +201,12 @@ impl ChangeCache {
             .filter(|c| stat.mtime_ns.saturating_add(RACY_MARGIN_NS) < c.recorded_ns)
     }
 
+    /// The status remembered for `path` and when it was recorded, if it has one.
+    pub(crate) fn status(&self, path: &EntryPath) -> Option<(FileStat, i64)> {
+        let cached = self.entries.get(path)?;
+        Some((cached.stat?, cached.recorded_ns))
+    }
+
     /// Records the manifest the remembered entries make up, when a snapshot found every one of
     /// them exactly as remembered.
     pub(crate) fn set_last(&mut self, manifest: (Digest, Arc<Manifest>)) {

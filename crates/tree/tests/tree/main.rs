@@ -14,6 +14,7 @@ mod diff;
 mod dir;
 mod manifest;
 mod progress;
+mod record;
 mod restore;
 mod write;
 
