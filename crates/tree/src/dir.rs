@@ -342,7 +342,9 @@ impl Walk {
             if key == STORE_DIR_NAME {
                 continue;
             }
+            // The store's own directory is a directory: other names need no path to compare.
             if let Some(exclude) = &self.exclude
+                && entry.file_type().is_ok_and(|t| t.is_dir())
                 && entry.path() == *exclude
             {
                 continue;

@@ -136,6 +136,29 @@ fn the_store_directory_itself_is_never_snapshotted() {
 }
 
 #[test]
+fn a_store_inside_the_tree_under_another_name_is_never_snapshotted() {
+    let (dir, _) = new_store();
+    let src = dir.path().join("project");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("sub/a"), b"a").unwrap();
+    let store = autosave_store::Store::open_or_create(
+        camino::Utf8PathBuf::try_from(src.join("sub/my-store")).unwrap(),
+    )
+    .unwrap();
+    let spec = SnapshotSpec::new(SnapshotKind::Autosave);
+    for _ in 0..2 {
+        let w = snapshot_dir(&store, &src, &spec).unwrap();
+        let paths: Vec<String> = w
+            .entries
+            .entries()
+            .iter()
+            .map(|e| e.path.to_string())
+            .collect();
+        assert_eq!(paths, ["sub/a"]);
+    }
+}
+
+#[test]
 fn a_walked_file_is_taken_as_the_walk_saw_it_or_read_as_it_is_now() {
     let (dir, store) = new_store();
     let src = dir.path().join("project");
