@@ -133,7 +133,12 @@ fn main() {
     rows.push(row(
         "no-change snapshot, fresh process",
         child.time,
-        format!("{} of {} files read", child.hashed, child.entries),
+        format!(
+            "{} of {} entries read; snapshot recorded: {}",
+            child.hashed,
+            child.entries,
+            if child.recorded { "yes" } else { "no" }
+        ),
         "<= 5 % of the first snapshot".into(),
         child.time.as_secs_f64() <= 0.05 * t_first.as_secs_f64(),
         child.time.as_secs_f64() / t_first.as_secs_f64(),
@@ -466,9 +471,12 @@ struct ChildRun {
     entries: u64,
     hashed: u64,
     bytes_hashed: u64,
+    /// Whether a snapshot was committed.
+    recorded: bool,
 }
 
-/// Snapshots `dir` in a new process (only the store's persisted stat cache carries over).
+/// Snapshots `dir` in a new process (only the store's persisted caches carry over), recording
+/// nothing if the tree is unchanged.
 fn run_child(dir: &Path, store: &Utf8Path) -> ChildRun {
     let out = Command::new(std::env::current_exe().unwrap())
         .arg("--child-snapshot")
@@ -487,13 +495,17 @@ fn run_child(dir: &Path, store: &Utf8Path) -> ChildRun {
         entries: v["entries"].as_u64().unwrap(),
         hashed: v["hashed"].as_u64().unwrap(),
         bytes_hashed: v["bytes_hashed"].as_u64().unwrap(),
+        recorded: v["recorded"].as_bool().unwrap(),
     }
 }
 
 fn child_snapshot(dir: &Path, store: &Utf8Path) {
     let t = Instant::now();
     let store = Store::open(store).unwrap();
-    let w = snapshot_dir(&store, dir, &SnapshotSpec::new(SnapshotKind::Autosave)).unwrap();
+    // As `autosave snapshot` does: nothing is recorded if the tree is the newest snapshot's.
+    let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
+    spec.unless_manifest = store.latest().unwrap().map(|s| s.manifest);
+    let w = snapshot_dir(&store, dir, &spec).unwrap();
     let ns = t.elapsed().as_nanos();
     let rss = std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -504,8 +516,11 @@ fn child_snapshot(dir: &Path, store: &Utf8Path) {
         })
         .unwrap_or(0);
     println!(
-        r#"{{"ns":{ns},"entries":{},"hashed":{},"bytes_hashed":{},"rss_kib":{rss}}}"#,
-        w.report.entries, w.report.hashed, w.report.bytes_hashed
+        r#"{{"ns":{ns},"entries":{},"hashed":{},"bytes_hashed":{},"recorded":{},"rss_kib":{rss}}}"#,
+        w.report.entries,
+        w.report.hashed,
+        w.report.bytes_hashed,
+        w.snapshot.is_some()
     );
 }
 
