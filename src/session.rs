@@ -51,8 +51,9 @@ pub struct SaveReport {
     pub removed: Vec<SnapshotId>,
     /// The garbage collection that followed a removal, if one ran.
     pub gc: Option<GcReport>,
-    /// Why garbage collection was skipped after a removal (another process held the store,
-    /// or it refused), if it was.
+    /// Why garbage collection was skipped after a removal, if it was: another process held
+    /// the store, GC refused, or a complete snapshot record the index lost waits for
+    /// `repair index` ([`autosave_store::Store::complete_unindexed_records`]).
     pub gc_skipped: Option<String>,
     /// Wall time of the whole operation.
     pub duration: Duration,
@@ -200,6 +201,28 @@ impl Session {
         }
         self.store.delete_snapshots(ids)?;
         report.removed.extend_from_slice(ids);
+        // A complete snapshot record with no index row, left after this session's adoption,
+        // is a snapshot the index lost that could not be brought back here (a process that
+        // does not adopt committed after the loss): a sweep would make the loss permanent, so
+        // it waits, reported, for `repair index` or an explicit GC. Incomplete ones (an
+        // interrupted commit whose inline blobs never reached the index) are swept as before.
+        let lost = match self.store.complete_unindexed_records(&refs_of) {
+            Ok(lost) => lost,
+            Err(e @ autosave_store::Error::Busy { .. }) => {
+                report.gc_skipped = Some(e.to_string());
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(first) = lost.first() {
+            report.gc_skipped = Some(format!(
+                "{} complete snapshot record(s) are not in the index, first {first}: snapshots \
+                 the index lost; rebuild the index to bring them back (`autosave repair \
+                 index`), or collect with them deleted",
+                lost.len()
+            ));
+            return Ok(());
+        }
         match self.store.gc() {
             Ok(gc) => report.gc = Some(gc),
             Err(
@@ -234,10 +257,14 @@ impl SaveReport {
     }
 }
 
+/// The blobs a manifest refers to, as the store's rebuilding and adoption need them.
+fn refs_of(bytes: &[u8]) -> Option<Vec<autosave_store::Digest>> {
+    Manifest::decode(bytes).ok().map(|m| m.blobs())
+}
+
 /// [`Store::adopt_unindexed`] with the tree's manifest decoder; nothing if another process
 /// is using the store (its commit in progress must not be taken for a lost one).
 fn adopt(store: &Store) -> Result<Vec<SnapshotId>> {
-    let refs_of = |bytes: &[u8]| Manifest::decode(bytes).ok().map(|m| m.blobs());
     match store.adopt_unindexed(&refs_of) {
         Ok(ids) => Ok(ids),
         Err(autosave_store::Error::Busy { .. }) => Ok(Vec::new()),

@@ -149,3 +149,90 @@ fn a_session_brings_back_the_autosaves_its_index_lost_and_recovery_offers_the_ne
     assert_eq!(restored, tree.contents(), "the last autosave, exactly");
     assert!(s.store().verify(true).unwrap().is_clean());
 }
+
+#[test]
+fn retention_never_sweeps_an_autosave_the_index_lost_that_the_session_could_not_bring_back() {
+    let (_tmp, dir) = project();
+    let mut tree = HostTree::sample(24);
+    let options = Options {
+        keep_autosaves: 1,
+        ..Options::default()
+    };
+    let store_dir = {
+        let mut s = Session::open(&dir, options.clone()).unwrap();
+        s.save_explicit(&tree.nodes()).unwrap();
+        s.store().root().to_owned()
+    };
+    let before = save_index(&store_dir);
+    let lost_tree = {
+        let mut s = Session::open(&dir, options.clone()).unwrap();
+        tree.set(&["notes"], "note", vec![5; 40_000]);
+        s.autosave(&tree.nodes()).unwrap();
+        tree.clone()
+    };
+    let lost_record = autosave::store::Store::open(&store_dir)
+        .unwrap()
+        .latest()
+        .unwrap()
+        .unwrap()
+        .record;
+    // The index loses that autosave; then a process that does not adopt (a plain store, as
+    // `autosave snapshot` opens it) commits first, so the lost record is no longer the newest.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(store_dir.join(format!("index.sqlite{suffix}")));
+    }
+    for (name, bytes) in before {
+        std::fs::write(store_dir.join(name), bytes).unwrap();
+    }
+    {
+        let store = autosave::store::Store::open(&store_dir).unwrap();
+        let other = HostTree::sample(25);
+        let spec = autosave::tree::SnapshotSpec::new(SnapshotKind::Autosave);
+        let mut cache = autosave::tree::ChangeCache::new();
+        autosave::tree::write_snapshot(&store, &mut cache, &other.nodes(), &spec).unwrap();
+    }
+
+    let mut s = Session::open(&dir, options).unwrap();
+    assert_eq!(
+        s.adopted(),
+        [],
+        "older than the newest snapshot: not adopted"
+    );
+    tree.set(&["notes"], "note", vec![6; 40_000]);
+    let report = s.autosave(&tree.nodes()).unwrap();
+    assert!(!report.removed.is_empty(), "retention dropped an autosave");
+    let skipped = report.gc_skipped.expect("the sweep waits");
+    assert!(skipped.contains("repair index"), "{skipped}");
+    assert_eq!(s.store().unindexed_records().unwrap(), [lost_record]);
+    drop(s);
+
+    // `autosave repair index` brings it back, whole.
+    let refs_of = |bytes: &[u8]| {
+        autosave::tree::Manifest::decode(bytes)
+            .ok()
+            .map(|m| m.blobs())
+    };
+    let (store, _) = autosave::store::Store::rebuild_index(
+        &store_dir,
+        autosave::store::Options::default(),
+        &refs_of,
+    )
+    .unwrap();
+    let back = store
+        .snapshots()
+        .unwrap()
+        .into_iter()
+        .find(|x| x.record == lost_record)
+        .expect("the lost autosave is listed again");
+    let manifest = autosave::tree::snapshot_manifest(&store, back.id).unwrap();
+    let mut contents: Vec<(Vec<String>, String, Vec<u8>)> = manifest
+        .entries()
+        .iter()
+        .map(|e| {
+            let bytes = autosave::tree::read_content(&store, &e.content).unwrap();
+            (e.path.keys().to_vec(), e.kind.clone(), bytes)
+        })
+        .collect();
+    contents.sort();
+    assert_eq!(contents, lost_tree.contents());
+}

@@ -146,6 +146,9 @@ impl Store {
         }
         meter.advance(doomed.iter().filter(|r| r.inline).count() as u64, 0);
         self.sweep(&kept, &freed, options.dry_run, &mut report, &meter)?;
+        if !options.dry_run {
+            self.clear_swept()?;
+        }
         // Files of removed rows that were already gone count as done too.
         meter.finish();
         Ok(report)
@@ -206,11 +209,34 @@ impl Store {
         for row in doomed {
             index::delete_blob(&tx, &row.digest)?;
         }
+        // Until the sweep is done, its files are known as GC's own: a crash in between leaves
+        // files without rows that no one may take for a snapshot the index lost.
+        let files: Vec<Digest> = doomed
+            .iter()
+            .filter(|r| !r.inline)
+            .map(|r| r.digest)
+            .collect();
+        index::add_swept(&tx, &files)?;
         index::bump_gc_generation(&tx)?;
         // ORDER: the deletions are durable before any file is unlinked, so a crash in the sweep
         // never leaves a row pointing at a removed file.
         tx.commit().map_err(Error::index("commit"))?;
         self.committed();
+        Ok(())
+    }
+
+    /// Forgets the swept marks once the sweep has removed their files (and synced their
+    /// directories).
+    fn clear_swept(&self) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(Error::index("begin"))?;
+        if index::clear_swept(&tx)? {
+            tx.commit().map_err(Error::index("commit"))?;
+            drop(conn);
+            self.committed();
+        }
         Ok(())
     }
 

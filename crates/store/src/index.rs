@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS caches (
     name TEXT PRIMARY KEY,
     data BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS swept (
+    digest BLOB PRIMARY KEY   -- a blob file GC is removing: its row is gone, the file may remain
+) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1), ('gc_generation', 0);
 ";
 
@@ -264,6 +267,51 @@ pub(crate) fn all_blobs(conn: &Connection) -> Result<Vec<(Digest, u64, u64, bool
         ));
     }
     Ok(out)
+}
+
+/// The table of blob files a GC deleted the rows of and is about to unlink. A store made before
+/// it existed gets it from its first GC; schema 1 readers ignore it.
+const SWEPT_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS swept (digest BLOB PRIMARY KEY) WITHOUT ROWID";
+
+/// Marks the files of `digests` as GC's to remove (in the transaction that deletes their rows).
+pub(crate) fn add_swept(conn: &Connection, digests: &[Digest]) -> Result<()> {
+    conn.execute(SWEPT_TABLE, [])
+        .map_err(Error::index("create the swept table"))?;
+    let mut stmt = conn
+        .prepare_cached("INSERT OR IGNORE INTO swept (digest) VALUES (?1)")
+        .map_err(Error::index("mark a swept blob"))?;
+    for digest in digests {
+        stmt.execute([digest.as_bytes()])
+            .map_err(Error::index("mark a swept blob"))?;
+    }
+    Ok(())
+}
+
+/// Whether a GC deleted the row of `digest` and has not yet finished removing its file.
+pub(crate) fn is_swept(conn: &Connection, digest: &Digest) -> Result<bool> {
+    if !has_swept_table(conn)? {
+        return Ok(false);
+    }
+    conn.prepare_cached("SELECT 1 FROM swept WHERE digest = ?1")
+        .and_then(|mut s| s.exists([digest.as_bytes()]))
+        .map_err(Error::index("look up a swept blob"))
+}
+
+/// Forgets every swept mark (once their files are gone); whether there were any.
+pub(crate) fn clear_swept(conn: &Connection) -> Result<bool> {
+    if !has_swept_table(conn)? {
+        return Ok(false);
+    }
+    conn.execute("DELETE FROM swept", [])
+        .map(|n| n > 0)
+        .map_err(Error::index("clear swept blobs"))
+}
+
+fn has_swept_table(conn: &Connection) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'swept'")
+        .and_then(|mut s| s.exists([]))
+        .map_err(Error::index("look for the swept table"))
 }
 
 pub(crate) fn delete_blob(conn: &Connection, digest: &Digest) -> Result<()> {

@@ -39,6 +39,14 @@ pub struct RebuildReport {
     pub damaged_files: u64,
 }
 
+/// A stray snapshot record whose tree is all there: the snapshot it makes, and every digest it
+/// needs (its blobs, manifest and record).
+struct CompleteRecord {
+    record: Digest,
+    snapshot: NewSnapshot,
+    needs: Vec<Digest>,
+}
+
 struct Found {
     rows: Vec<BlobRow>,
     records: Vec<(Digest, RecordV1)>,
@@ -266,45 +274,15 @@ impl Store {
             (indexed, newest)
         };
         let strays = self.intact_strays(|d| Ok(indexed.contains(d)))?;
-        let mut records: Vec<(Digest, &RecordV1)> = strays
-            .iter()
-            .filter_map(|(d, (_, r))| r.as_ref().map(|r| (*d, r)))
-            .filter(|(_, r)| r.created_ns > newest)
-            .collect();
-        records.sort_by_key(|(digest, r)| (r.created_ns, *digest));
         let mut adopted = Vec::new();
         let mut rows: BTreeMap<Digest, &BlobRow> = BTreeMap::new();
-        for (digest, record) in records {
-            let manifest = match strays.get(&record.manifest) {
-                Some((row, _)) => read_blob_file(&*self.inner.vfs, self.root(), row),
-                None => index::blob(&self.conn(), &record.manifest)?
-                    .and_then(|row| self.load(&row).ok()),
-            };
-            let Some(refs) = manifest.and_then(|bytes| refs_of(&bytes)) else {
-                continue;
-            };
-            let needs: Vec<Digest> = refs
-                .iter()
-                .copied()
-                .chain([record.manifest, digest])
-                .collect();
-            if !needs
-                .iter()
-                .all(|d| indexed.contains(d) || strays.contains_key(d))
-            {
-                continue;
-            }
-            for d in &needs {
+        for complete in self.complete_strays(refs_of, &strays, &indexed, newest)? {
+            for d in &complete.needs {
                 if let Some((row, _)) = strays.get(d) {
                     rows.insert(*d, row);
                 }
             }
-            let mut snapshot = NewSnapshot::new(record.kind, record.manifest);
-            snapshot.created_ns = record.created_ns;
-            snapshot.label.clone_from(&record.label);
-            snapshot.meta.clone_from(&record.meta);
-            snapshot.refs = refs;
-            adopted.push((digest, snapshot));
+            adopted.push((complete.record, complete.snapshot));
         }
         if adopted.is_empty() {
             return Ok(Vec::new());
@@ -350,8 +328,77 @@ impl Store {
         Ok(ids)
     }
 
+    /// Snapshot records with no index row whose manifest and every blob are there and intact:
+    /// snapshots the index lost, or commits interrupted after their record was written, that
+    /// [`Store::rebuild_index`] would bring back whole. [`Store::adopt_unindexed`] brings back
+    /// those newer than every listed snapshot; the others a GC that deletes unindexed records
+    /// would lose for good. Sorted by creation time.
+    pub fn complete_unindexed_records(&self, refs_of: RefsOf<'_>) -> Result<Vec<Digest>> {
+        let _lock = self.lock_shared()?;
+        let indexed: std::collections::HashSet<Digest> = index::all_blobs(&self.conn())?
+            .into_iter()
+            .map(|(digest, ..)| digest)
+            .collect();
+        let strays = self.intact_strays(|d| Ok(indexed.contains(d)))?;
+        Ok(self
+            .complete_strays(refs_of, &strays, &indexed, i64::MIN)?
+            .into_iter()
+            .map(|c| c.record)
+            .collect())
+    }
+
+    /// The stray records created after `after` (ns since the epoch) whose manifest decodes with
+    /// `refs_of` and whose every blob is indexed or among `strays`, oldest first.
+    fn complete_strays(
+        &self,
+        refs_of: RefsOf<'_>,
+        strays: &std::collections::HashMap<Digest, (BlobRow, Option<RecordV1>)>,
+        indexed: &std::collections::HashSet<Digest>,
+        after: i64,
+    ) -> Result<Vec<CompleteRecord>> {
+        let mut records: Vec<(Digest, &RecordV1)> = strays
+            .iter()
+            .filter_map(|(d, (_, r))| r.as_ref().map(|r| (*d, r)))
+            .filter(|(_, r)| r.created_ns > after)
+            .collect();
+        records.sort_by_key(|(digest, r)| (r.created_ns, *digest));
+        let mut complete = Vec::new();
+        for (digest, record) in records {
+            let manifest = match strays.get(&record.manifest) {
+                Some((row, _)) => read_blob_file(&*self.inner.vfs, self.root(), row),
+                None => index::blob(&self.conn(), &record.manifest)?
+                    .and_then(|row| self.load(&row).ok()),
+            };
+            let Some(refs) = manifest.and_then(|bytes| refs_of(&bytes)) else {
+                continue;
+            };
+            let needs: Vec<Digest> = refs
+                .iter()
+                .copied()
+                .chain([record.manifest, digest])
+                .collect();
+            if !needs
+                .iter()
+                .all(|d| indexed.contains(d) || strays.contains_key(d))
+            {
+                continue;
+            }
+            let mut snapshot = NewSnapshot::new(record.kind, record.manifest);
+            snapshot.created_ns = record.created_ns;
+            snapshot.label.clone_from(&record.label);
+            snapshot.meta.clone_from(&record.meta);
+            snapshot.refs = refs;
+            complete.push(CompleteRecord {
+                record: digest,
+                snapshot,
+                needs,
+            });
+        }
+        Ok(complete)
+    }
+
     /// The blob files under `objects/` without an index row (`indexed` tells which digests
-    /// have one) that decode to their name, with their rows and, for snapshot records, their
+    /// have one), other than those a GC is removing, that decode to their name, with their rows and, for snapshot records, their
     /// content. Each file is listed before `indexed` is asked about it, so a row committed in
     /// between hides it.
     pub(crate) fn intact_strays(
@@ -365,7 +412,8 @@ impl Store {
                 let Ok(digest) = name.parse::<Digest>() else {
                     continue;
                 };
-                if indexed(&digest)? {
+                // A file whose row GC deleted is on its way out, whatever it holds.
+                if indexed(&digest)? || index::is_swept(&self.conn(), &digest)? {
                     continue;
                 }
                 if let Some(found) = examine(vfs, &dir.join(&name), &name, self.format().hash) {
