@@ -70,6 +70,10 @@ pub struct Session {
     cache: ChangeCache,
     keep_autosaves: usize,
     adopted: Vec<SnapshotId>,
+    /// Another process used the store when this session opened, so adoption waits for the
+    /// first save: a record it leaves would become older than that save's snapshot, and then
+    /// no session would adopt it.
+    adoption_pending: bool,
 }
 
 impl Session {
@@ -99,9 +103,12 @@ impl Session {
             Some(Claim::take(&dir)?)
         };
         let store = Store::open_with(&dir, store_options)?;
-        let adopted = match &claim {
-            Some(_) => adopt(&store)?,
-            None => Vec::new(),
+        let (adopted, adoption_pending) = match &claim {
+            Some(_) => match adopt(&store)? {
+                Some(ids) => (ids, false),
+                None => (Vec::new(), true),
+            },
+            None => (Vec::new(), false),
         };
         Ok(Self {
             store,
@@ -109,12 +116,13 @@ impl Session {
             cache: ChangeCache::new(),
             keep_autosaves: options.keep_autosaves,
             adopted,
+            adoption_pending,
         })
     }
 
-    /// Snapshots this session brought back when it opened: records with no index row, newer
-    /// than every snapshot the index listed, whose blobs were all there
-    /// ([`Store::adopt_unindexed`]). Either the index had lost them (damage to its write-ahead
+    /// Snapshots this session brought back when it opened (or, if another process was using
+    /// the store then, before its first save): records with no index row, newer than every
+    /// snapshot the index listed, whose blobs were all there ([`Store::adopt_unindexed`]). Either the index had lost them (damage to its write-ahead
     /// log) or the process before this one was stopped while it committed them; they are now
     /// ordinary snapshots, which [`Session::recovery`] considers and retention drops in turn.
     pub fn adopted(&self) -> &[SnapshotId] {
@@ -136,6 +144,7 @@ impl Session {
     pub fn autosave(&mut self, nodes: &[Node<'_>]) -> Result<SaveReport> {
         let start = Instant::now();
         self.writable()?;
+        self.adopt_if_pending()?;
         let latest = self.store.latest()?;
         let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
         spec.parent = latest.as_ref().map(|s| s.id);
@@ -155,6 +164,7 @@ impl Session {
     pub fn save_explicit(&mut self, nodes: &[Node<'_>]) -> Result<SaveReport> {
         let start = Instant::now();
         self.writable()?;
+        self.adopt_if_pending()?;
         let mut spec = SnapshotSpec::new(SnapshotKind::Explicit);
         spec.parent = self.store.latest()?.map(|s| s.id);
         let written = write_snapshot(&self.store, &mut self.cache, nodes, &spec)?;
@@ -206,19 +216,13 @@ impl Session {
         // does not adopt committed after the loss): a sweep would make the loss permanent, so
         // it waits, reported, for `repair index` or an explicit GC. Incomplete ones (an
         // interrupted commit whose inline blobs never reached the index) are swept as before.
-        let lost = match self.store.complete_unindexed_records(&refs_of) {
-            Ok(lost) => lost,
-            Err(e @ autosave_store::Error::Busy { .. }) => {
-                report.gc_skipped = Some(e.to_string());
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let lost = self.store.complete_unindexed_records(&refs_of)?;
         if let Some(first) = lost.first() {
             report.gc_skipped = Some(format!(
                 "{} complete snapshot record(s) are not in the index, first {first}: snapshots \
-                 the index lost; rebuild the index to bring them back (`autosave repair \
-                 index`), or collect with them deleted",
+                 the index lost, or commits interrupted while another process held the store; \
+                 rebuild the index to bring them back (`autosave repair index`), or collect \
+                 with them deleted",
                 lost.len()
             ));
             return Ok(());
@@ -231,6 +235,17 @@ impl Session {
                 report.gc_skipped = Some(e.to_string());
             }
             Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// Adopts what the session could not when it opened, unless the store is still in use.
+    fn adopt_if_pending(&mut self) -> Result<()> {
+        if self.adoption_pending
+            && let Some(ids) = adopt(&self.store)?
+        {
+            self.adopted.extend(ids);
+            self.adoption_pending = false;
         }
         Ok(())
     }
@@ -262,12 +277,12 @@ fn refs_of(bytes: &[u8]) -> Option<Vec<autosave_store::Digest>> {
     Manifest::decode(bytes).ok().map(|m| m.blobs())
 }
 
-/// [`Store::adopt_unindexed`] with the tree's manifest decoder; nothing if another process
+/// [`Store::adopt_unindexed`] with the tree's manifest decoder; `None` if another process
 /// is using the store (its commit in progress must not be taken for a lost one).
-fn adopt(store: &Store) -> Result<Vec<SnapshotId>> {
+fn adopt(store: &Store) -> Result<Option<Vec<SnapshotId>>> {
     match store.adopt_unindexed(&refs_of) {
-        Ok(ids) => Ok(ids),
-        Err(autosave_store::Error::Busy { .. }) => Ok(Vec::new()),
+        Ok(ids) => Ok(Some(ids)),
+        Err(autosave_store::Error::Busy { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

@@ -236,3 +236,49 @@ fn retention_never_sweeps_an_autosave_the_index_lost_that_the_session_could_not_
     contents.sort();
     assert_eq!(contents, lost_tree.contents());
 }
+
+#[test]
+fn a_session_that_could_not_adopt_when_it_opened_adopts_before_its_first_save() {
+    let (_tmp, dir) = project();
+    let mut tree = HostTree::sample(26);
+    let store_dir = {
+        let mut s = Session::open(&dir, Options::default()).unwrap();
+        s.save_explicit(&tree.nodes()).unwrap();
+        s.store().root().to_owned()
+    };
+    let before = save_index(&store_dir);
+    {
+        let mut s = Session::open(&dir, Options::default()).unwrap();
+        tree.set(&["notes"], "note", vec![7; 40_000]);
+        s.autosave(&tree.nodes()).unwrap();
+    }
+    let lost_tree = tree.clone();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(store_dir.join(format!("index.sqlite{suffix}")));
+    }
+    for (name, bytes) in before {
+        std::fs::write(store_dir.join(name), bytes).unwrap();
+    }
+    // Another process reads the store while the session opens: adoption has to wait.
+    let other = autosave::store::Store::open(&store_dir).unwrap();
+    let reading = other.reader().unwrap();
+    let mut s = Session::open(&dir, Options::default()).unwrap();
+    assert_eq!(s.adopted(), []);
+    drop(reading);
+
+    tree.set(&["notes"], "note", vec![8; 40_000]);
+    s.autosave(&tree.nodes()).unwrap();
+    assert_eq!(
+        s.adopted().len(),
+        1,
+        "adopted before the autosave committed"
+    );
+    assert_eq!(s.store().unindexed_records().unwrap(), []);
+    let restored = crate::restored_contents(&s.restore(s.adopted()[0]).unwrap());
+    assert_eq!(restored, lost_tree.contents());
+    let newest = s.store().latest().unwrap().unwrap();
+    assert!(
+        newest.id > s.adopted()[0],
+        "the new autosave follows the adopted one"
+    );
+}

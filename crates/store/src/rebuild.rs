@@ -70,7 +70,10 @@ impl Store {
         let _lock = lock::try_exclusive(&root.join("LOCK"))?;
         let index_path = root.join("index.sqlite");
         let inline = salvage_inline(&index_path, format.hash);
-        let found = scan_objects(&options, root, format.hash)?;
+        let swept = salvage_swept(&index_path);
+        let mut found = scan_objects(&options, root, format.hash)?;
+        // Records of snapshots a GC was collecting when it stopped stay collected.
+        found.records.retain(|(digest, _)| !swept.contains(digest));
         index::remove_files(&index_path)?;
         let mut conn = index::open(&index_path, true, options.busy_timeout)?;
         let durable = index::commits_are_durable(&conn)?;
@@ -94,6 +97,22 @@ impl Store {
         drop(_lock);
         Ok((Self::open_with(root, options)?, report))
     }
+}
+
+/// The files the old index marks as a GC's to remove, as far as it can still tell.
+fn salvage_swept(path: &Utf8Path) -> std::collections::HashSet<Digest> {
+    let Ok(conn) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return std::collections::HashSet::new();
+    };
+    let Ok(mut stmt) = conn.prepare("SELECT digest FROM swept") else {
+        return std::collections::HashSet::new();
+    };
+    let Ok(rows) = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)) else {
+        return std::collections::HashSet::new();
+    };
+    rows.flatten()
+        .filter_map(|raw| Digest::from_bytes(&raw))
+        .collect()
 }
 
 /// Inline blobs the old index can still give, each verified against its digest.
@@ -398,8 +417,8 @@ impl Store {
     }
 
     /// The blob files under `objects/` without an index row (`indexed` tells which digests
-    /// have one), other than those a GC is removing, that decode to their name, with their rows and, for snapshot records, their
-    /// content. Each file is listed before `indexed` is asked about it, so a row committed in
+    /// have one) that decode to their name, with their rows and, for snapshot records, their
+    /// content (none for the record of a snapshot a GC is collecting). Each file is listed before `indexed` is asked about it, so a row committed in
     /// between hides it.
     pub(crate) fn intact_strays(
         &self,
@@ -412,11 +431,16 @@ impl Store {
                 let Ok(digest) = name.parse::<Digest>() else {
                     continue;
                 };
-                // A file whose row GC deleted is on its way out, whatever it holds.
-                if indexed(&digest)? || index::is_swept(&self.conn(), &digest)? {
+                if indexed(&digest)? {
                     continue;
                 }
-                if let Some(found) = examine(vfs, &dir.join(&name), &name, self.format().hash) {
+                if let Some(mut found) = examine(vfs, &dir.join(&name), &name, self.format().hash) {
+                    // The record of a snapshot GC collected is on its way out: never one to bring
+                    // back. (Other files GC marked may hold bytes a later commit reused, so they
+                    // still count as blobs.)
+                    if found.1.is_some() && index::is_swept(&self.conn(), &digest)? {
+                        found.1 = None;
+                    }
                     strays.insert(digest, found);
                 }
             }

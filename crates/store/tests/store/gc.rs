@@ -166,11 +166,13 @@ fn after_gc_a_put_of_removed_bytes_writes_them_again() {
     assert!(store.verify(true).unwrap().is_clean());
 }
 
-/// The real filesystem, except that removing files fails while `stopped` is set: a GC then
-/// stops right after it committed its row deletions, where a crash could stop it.
+/// The real filesystem, except that removing files fails while `stopped` is set (a GC then
+/// stops right after it committed its row deletions, where a crash could stop it), and index
+/// commits fail while `killed` is set (a batch then stops with its files written and no rows).
 #[derive(Debug, Default)]
 struct StopsBeforeUnlink {
     stopped: std::sync::atomic::AtomicBool,
+    killed: std::sync::atomic::AtomicBool,
 }
 
 impl autosave_store::Vfs for StopsBeforeUnlink {
@@ -210,16 +212,30 @@ impl autosave_store::Vfs for StopsBeforeUnlink {
     fn is_dir(&self, path: &camino::Utf8Path) -> bool {
         StdFs.is_dir(path)
     }
+    fn before_commit(&self, _needs: &[camino::Utf8PathBuf]) -> std::io::Result<()> {
+        if self.killed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("killed before the index commit"));
+        }
+        Ok(())
+    }
 }
 
-#[test]
-fn files_of_a_gc_stopped_before_unlinking_are_never_taken_for_lost_snapshots() {
+/// A store whose GC stopped after deleting the rows of snapshot `old` (holding `bytes`), before
+/// unlinking its files.
+fn store_with_a_stopped_gc() -> (
+    tempfile::TempDir,
+    autosave_store::Store,
+    std::sync::Arc<StopsBeforeUnlink>,
+    Vec<u8>,
+    Digest,
+) {
     let vfs = std::sync::Arc::new(StopsBeforeUnlink::default());
-    let (_dir, store) = new_store_with(Options {
+    let (dir, store) = new_store_with(Options {
         vfs: vfs.clone(),
         ..Options::default()
     });
-    let (old, d_old) = commit(&store, &[&random_bytes(60_000, 50)]);
+    let bytes = random_bytes(60_000, 50);
+    let (old, _) = commit(&store, &[&bytes]);
     commit(&store, &[&random_bytes(70_000, 51)]);
     let old_record = store.snapshot(old).unwrap().unwrap().record;
     store.delete_snapshots(&[old]).unwrap();
@@ -227,7 +243,14 @@ fn files_of_a_gc_stopped_before_unlinking_are_never_taken_for_lost_snapshots() {
     assert!(store.gc().is_err(), "the sweep cannot unlink");
     vfs.stopped
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    // The forgotten snapshot's record is still a file, with no row: GC's own leftover.
+    (dir, store, vfs, bytes, old_record)
+}
+
+#[test]
+fn files_of_a_gc_stopped_before_unlinking_are_never_taken_for_lost_snapshots() {
+    let (_dir, store, _vfs, bytes, old_record) = store_with_a_stopped_gc();
+    let old_blob = store.digest_of(&bytes);
+    // The collected snapshot's record is still a file, with no row: GC's own leftover.
     assert!(blob_file(&store, &old_record).exists());
     assert_eq!(store.unindexed_records().unwrap(), Vec::<Digest>::new());
     assert!(store.verify(true).unwrap().unindexed_records.is_empty());
@@ -239,6 +262,49 @@ fn files_of_a_gc_stopped_before_unlinking_are_never_taken_for_lost_snapshots() {
     let report = store.gc_with(options).unwrap();
     assert!(report.stray_files_removed >= 3, "{report:?}");
     assert!(!blob_file(&store, &old_record).exists());
-    assert!(!blob_file(&store, &d_old[0]).exists());
+    assert!(!blob_file(&store, &old_blob).exists());
+    assert!(store.verify(true).unwrap().is_clean());
+}
+
+#[test]
+fn a_rebuild_after_a_gc_stopped_before_unlinking_does_not_bring_back_what_it_collected() {
+    let (_dir, store, _vfs, _, old_record) = store_with_a_stopped_gc();
+    let root = store.root().to_owned();
+    drop(store);
+    let refs_of = |_: &[u8]| Some(Vec::new());
+    let (rebuilt, _) =
+        autosave_store::Store::rebuild_index(&root, Options::default(), &refs_of).unwrap();
+    let records: Vec<Digest> = rebuilt
+        .snapshots()
+        .unwrap()
+        .iter()
+        .map(|s| s.record)
+        .collect();
+    assert_eq!(records.len(), 1, "only the snapshot that was kept");
+    assert!(!records.contains(&old_record));
+}
+
+#[test]
+fn bytes_a_stopped_gc_marked_still_serve_a_later_commit_that_reused_them() {
+    let (_dir, store, vfs, bytes, _) = store_with_a_stopped_gc();
+    // An autosave of the same bytes reuses the marked file, and is stopped before its index
+    // commit: a complete snapshot with no rows, which adoption must bring back.
+    vfs.killed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let batch = store.batch().unwrap();
+    let digest = batch.put(&bytes).unwrap().digest;
+    let manifest = batch
+        .put_file(b"a manifest of the reused bytes")
+        .unwrap()
+        .digest;
+    let mut snapshot =
+        autosave_store::NewSnapshot::new(autosave_store::SnapshotKind::Autosave, manifest);
+    snapshot.refs = vec![digest];
+    assert!(batch.commit(snapshot).is_err());
+    vfs.killed.store(false, std::sync::atomic::Ordering::SeqCst);
+    let refs_of = move |_: &[u8]| Some(vec![digest]);
+    assert_eq!(store.complete_unindexed_records(&refs_of).unwrap().len(), 1);
+    let adopted = store.adopt_unindexed(&refs_of).unwrap();
+    assert_eq!(adopted.len(), 1);
+    assert_eq!(store.get(&digest).unwrap(), Some(bytes));
     assert!(store.verify(true).unwrap().is_clean());
 }
