@@ -108,6 +108,17 @@ fn save_index(store_dir: &camino::Utf8Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// Puts back index files saved by [`save_index`], as a damaged write-ahead log that drops every
+/// later commit leaves the index.
+fn put_back_index(store_dir: &camino::Utf8Path, saved: Vec<(String, Vec<u8>)>) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(store_dir.join(format!("index.sqlite{suffix}")));
+    }
+    for (name, bytes) in saved {
+        std::fs::write(store_dir.join(name), bytes).unwrap();
+    }
+}
+
 #[test]
 fn a_session_brings_back_the_autosaves_its_index_lost_and_recovery_offers_the_newest() {
     let (_tmp, dir) = project();
@@ -129,12 +140,7 @@ fn a_session_brings_back_the_autosaves_its_index_lost_and_recovery_offers_the_ne
         s.autosave(&tree.nodes()).unwrap();
     }
     // The index loses both autosaves, as it does when its write-ahead log is damaged.
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(store_dir.join(format!("index.sqlite{suffix}")));
-    }
-    for (name, bytes) in before {
-        std::fs::write(store_dir.join(name), bytes).unwrap();
-    }
+    put_back_index(&store_dir, before);
 
     let s = Session::open(&dir, Options::default()).unwrap();
     assert_eq!(s.adopted().len(), 2);
@@ -178,12 +184,7 @@ fn retention_never_sweeps_an_autosave_the_index_lost_that_the_session_could_not_
         .record;
     // The index loses that autosave; then a process that does not adopt (a plain store, as
     // `autosave snapshot` opens it) commits first, so the lost record is no longer the newest.
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(store_dir.join(format!("index.sqlite{suffix}")));
-    }
-    for (name, bytes) in before {
-        std::fs::write(store_dir.join(name), bytes).unwrap();
-    }
+    put_back_index(&store_dir, before);
     {
         let store = autosave::store::Store::open(&store_dir).unwrap();
         let other = HostTree::sample(25);
@@ -253,12 +254,7 @@ fn a_session_that_could_not_adopt_when_it_opened_adopts_before_its_first_save() 
         s.autosave(&tree.nodes()).unwrap();
     }
     let lost_tree = tree.clone();
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(store_dir.join(format!("index.sqlite{suffix}")));
-    }
-    for (name, bytes) in before {
-        std::fs::write(store_dir.join(name), bytes).unwrap();
-    }
+    put_back_index(&store_dir, before);
     // Another process reads the store while the session opens: adoption has to wait.
     let other = autosave::store::Store::open(&store_dir).unwrap();
     let reading = other.reader().unwrap();

@@ -242,12 +242,7 @@ fn fill(
             report.lost_snapshots += 1;
             continue;
         };
-        let mut snapshot = NewSnapshot::new(record.kind, record.manifest);
-        snapshot.created_ns = record.created_ns;
-        snapshot.label.clone_from(&record.label);
-        snapshot.meta.clone_from(&record.meta);
-        snapshot.refs = refs;
-        index::insert_snapshot(&tx, &snapshot, digest)?;
+        index::insert_snapshot(&tx, &record.snapshot(refs), digest)?;
         report.snapshots += 1;
     }
     index::bump_gc_generation(&tx)?;
@@ -402,14 +397,9 @@ impl Store {
             {
                 continue;
             }
-            let mut snapshot = NewSnapshot::new(record.kind, record.manifest);
-            snapshot.created_ns = record.created_ns;
-            snapshot.label.clone_from(&record.label);
-            snapshot.meta.clone_from(&record.meta);
-            snapshot.refs = refs;
             complete.push(CompleteRecord {
                 record: digest,
-                snapshot,
+                snapshot: record.snapshot(refs),
                 needs,
             });
         }

@@ -133,6 +133,19 @@ pub(crate) struct RecordV1 {
     pub(crate) nonce: u64,
 }
 
+impl RecordV1 {
+    /// The snapshot this record describes, referencing `refs`, as a rebuild or an adoption
+    /// lists it again (without a parent: its id is not kept).
+    pub(crate) fn snapshot(&self, refs: Vec<Digest>) -> NewSnapshot {
+        let mut snapshot = NewSnapshot::new(self.kind, self.manifest);
+        snapshot.created_ns = self.created_ns;
+        snapshot.label.clone_from(&self.label);
+        snapshot.meta.clone_from(&self.meta);
+        snapshot.refs = refs;
+        snapshot
+    }
+}
+
 /// Nanoseconds since the Unix epoch, saturating; a clock before 1970 reads as 0.
 pub fn now_ns() -> i64 {
     SystemTime::now()

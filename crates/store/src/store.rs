@@ -280,9 +280,7 @@ impl Store {
 
     /// Saves (replaces) a named cache.
     pub fn save_cache(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        index::save_cache(&self.conn(), name, bytes)?;
-        self.committed();
-        Ok(())
+        self.save_caches(&[(name, bytes)])
     }
 
     /// Saves (replaces) several named caches in one index transaction.

@@ -48,8 +48,9 @@ pub fn snapshot_dir(store: &Store, root: &Path, spec: &SnapshotSpec) -> Result<W
         && let Some(report) = record.vouches_for(&walked)
         && let Some(manifest) = load_manifest(store, &skip, walked.seen.len())
     {
-        let meter = spec.progress.start(report.entries, walked.file_bytes());
-        meter.advance(report.entries, walked.file_bytes());
+        let bytes = walked.file_bytes();
+        let meter = spec.progress.start(report.entries, bytes);
+        meter.advance(report.entries, bytes);
         return Ok(Written {
             snapshot: None,
             manifest: skip,

@@ -69,6 +69,15 @@ fn describe(root: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// The paths of a snapshot's entries, as text.
+fn entry_paths(w: &autosave_tree::Written) -> Vec<String> {
+    w.entries
+        .entries()
+        .iter()
+        .map(|e| e.path.to_string())
+        .collect()
+}
+
 fn xxhash_rust_sum(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
@@ -126,13 +135,7 @@ fn the_store_directory_itself_is_never_snapshotted() {
     )
     .unwrap();
     let w = snapshot_dir(&store, &src, &SnapshotSpec::new(SnapshotKind::Autosave)).unwrap();
-    let paths: Vec<String> = w
-        .entries
-        .entries()
-        .iter()
-        .map(|e| e.path.to_string())
-        .collect();
-    assert_eq!(paths, ["a"]);
+    assert_eq!(entry_paths(&w), ["a"]);
 }
 
 #[test]
@@ -148,13 +151,7 @@ fn a_store_inside_the_tree_under_another_name_is_never_snapshotted() {
     let spec = SnapshotSpec::new(SnapshotKind::Autosave);
     for _ in 0..2 {
         let w = snapshot_dir(&store, &src, &spec).unwrap();
-        let paths: Vec<String> = w
-            .entries
-            .entries()
-            .iter()
-            .map(|e| e.path.to_string())
-            .collect();
-        assert_eq!(paths, ["sub/a"]);
+        assert_eq!(entry_paths(&w), ["sub/a"]);
     }
 }
 
