@@ -106,6 +106,21 @@ fn compressible(len: usize, seed: u64) -> Vec<u8> {
     (0..len).map(|i| (i / 300) as u8 ^ (n[i] & 3)).collect()
 }
 
+/// float64 samples of a slow signal with noisy low bytes: stored as byte planes.
+fn signal(len: usize, seed: u64) -> Vec<u8> {
+    let n = noise(len, seed);
+    let mut out = Vec::with_capacity(len);
+    for (k, low) in n.chunks(8).enumerate() {
+        let high = (50.0 + (k as f64 * 1e-3).sin()).to_le_bytes();
+        out.extend(
+            low.iter()
+                .enumerate()
+                .map(|(lane, b)| if lane < 5 { *b } else { high[lane] }),
+        );
+    }
+    out
+}
+
 type Tree = Vec<(Vec<&'static str>, Vec<u8>)>;
 
 fn trees() -> [Tree; 4] {
@@ -121,6 +136,7 @@ fn trees() -> [Tree; 4] {
         (vec!["arrays", "smooth"], compressible(20_000, 2)),
         (vec!["arrays", "random"], noise(9000, 3)),
         (vec!["arrays", "big"], big),
+        (vec!["arrays", "signal"], signal(12_000, 4)),
     ];
     let mut a1 = base.clone();
     a1[0].1 = b"edited once".to_vec();
@@ -164,6 +180,12 @@ pub(crate) fn build(project: &Utf8Path) -> (Reference, Reference) {
         "the index has a WAL while the session is open"
     );
     assert!(store.verify(true).unwrap().is_clean());
+    assert!(
+        files
+            .iter()
+            .any(|f| f.digest.is_some() && f.bytes.get(5) == Some(&3)),
+        "the reference holds a blob file of 8 byte planes"
+    );
     let blobs: BTreeMap<Digest, Vec<u8>> = snapshots
         .iter()
         .flat_map(|s| s.blobs.iter())

@@ -150,7 +150,11 @@ impl<'s> Batch<'s> {
         if self.is_known(&digest, false)? {
             return Ok(Put { digest, new: false });
         }
-        let encoded = codec::encode(bytes, self.store.inner.zstd_level);
+        let encoded = codec::encode(
+            bytes,
+            self.store.inner.zstd_level,
+            self.store.format().byte_planes(),
+        );
         let inline = !force_file && bytes.len() as u64 <= self.store.format().inline_limit;
         let row = if inline {
             inline_row(digest, bytes.len() as u64, encoded)

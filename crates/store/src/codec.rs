@@ -6,16 +6,21 @@
 //! |--------|------|-----------------------------------------------------|
 //! | 0      | 4    | magic `ASVB`                                        |
 //! | 4      | 1    | header version, 1                                   |
-//! | 5      | 1    | codec: 0 raw, 1 zstd                                |
+//! | 5      | 1    | codec: 0 raw, 1 zstd, 2 and 3 zstd over byte planes |
 //! | 6      | 1    | object kind: 0 data, 1 snapshot record              |
 //! | 7      | 1    | reserved, 0                                         |
 //! | 8      | 8    | uncompressed length, little-endian                  |
 //!
 //! Inline blobs store the payload alone in the index row, with the codec in its own column.
+//!
+//! Codecs 2 and 3 compress the blob's 4 or 8 byte planes ([`crate::planes`]) instead of the
+//! bytes as they are; they exist only in stores of format version 2 or later, so a build that
+//! predates them refuses such a store at open rather than taking its blobs for damaged ones.
 
 use std::cell::RefCell;
 
 use crate::error::Error;
+use crate::planes;
 
 const MAGIC: [u8; 4] = *b"ASVB";
 const HEADER_VERSION: u8 = 1;
@@ -31,6 +36,10 @@ const PREALLOCATE_LIMIT: u64 = 64 << 20;
 pub(crate) enum Codec {
     Raw = 0,
     Zstd = 1,
+    /// zstd over 4 byte planes: `int32`, `float32`.
+    ZstdPlanes4 = 2,
+    /// zstd over 8 byte planes: `float64`, `int64`.
+    ZstdPlanes8 = 3,
 }
 
 impl Codec {
@@ -38,6 +47,8 @@ impl Codec {
         match v {
             0 => Some(Self::Raw),
             1 => Some(Self::Zstd),
+            2 => Some(Self::ZstdPlanes4),
+            3 => Some(Self::ZstdPlanes8),
             _ => None,
         }
     }
@@ -65,20 +76,73 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
+/// Blobs shorter than this are compressed as they are: the codec trial would cost more than
+/// planes could save.
+const PLANES_MIN: usize = 4 << 10;
+/// Blobs longer than this are compressed as they are: the transform holds a second copy.
+const PLANES_MAX: usize = 64 << 20;
+/// How much of a blob the codec trial compresses each way.
+const TRIAL_LEN: usize = 32 << 10;
+
 /// Compresses `bytes` with zstd at `level`, keeping the result only if it saves at least 3 %.
-pub(crate) fn encode(bytes: &[u8], level: i32) -> Encoded<'_> {
-    if bytes.len() >= 64
-        && let Some(compressed) = compress(bytes, level)
-        && compressed.len() < bytes.len() - bytes.len() / 33
-    {
-        return Encoded {
-            codec: Codec::Zstd,
-            payload: compressed.into(),
+/// With `planes`, the bytes may be compressed as 4 or 8 byte planes instead, whichever of the
+/// three compresses a stretch of them smallest.
+pub(crate) fn encode(bytes: &[u8], level: i32, planes: bool) -> Encoded<'_> {
+    if bytes.len() >= 64 {
+        let (codec, compressed) = if planes && (PLANES_MIN..=PLANES_MAX).contains(&bytes.len()) {
+            compress_best(bytes, level)
+        } else {
+            (Codec::Zstd, compress(bytes, level))
         };
+        if let Some(compressed) = compressed
+            && compressed.len() < bytes.len() - bytes.len() / 33
+        {
+            return Encoded {
+                codec,
+                payload: compressed.into(),
+            };
+        }
     }
     Encoded {
         codec: Codec::Raw,
         payload: bytes.into(),
+    }
+}
+
+/// Picks a codec by compressing a stretch of `bytes` each way, then compresses them with it.
+///
+/// The stretch comes from the middle, where a file's header is not, at an offset that is a
+/// multiple of 8 so that its planes line up with the whole blob's. Ties go to plain zstd. On the
+/// benchmark dataset the pick is within 0.5 % of the best codec chosen with hindsight, and the
+/// trial costs about 4 % of compressing a 1 MiB blob that stays plain.
+fn compress_best(bytes: &[u8], level: i32) -> (Codec, Option<Vec<u8>>) {
+    let whole = bytes.len() <= TRIAL_LEN;
+    let stretch = if whole {
+        bytes
+    } else {
+        let at = (bytes.len() / 2 - TRIAL_LEN / 2) & !7;
+        &bytes[at..at + TRIAL_LEN]
+    };
+    let mut best: Option<(Codec, Vec<u8>)> = None;
+    for codec in [Codec::Zstd, Codec::ZstdPlanes4, Codec::ZstdPlanes8] {
+        if let Some(out) = compress_as(codec, stretch, level)
+            && best.as_ref().is_none_or(|(_, b)| out.len() < b.len())
+        {
+            best = Some((codec, out));
+        }
+    }
+    match best {
+        Some((codec, out)) if whole => (codec, Some(out)),
+        Some((codec, _)) => (codec, compress_as(codec, bytes, level)),
+        None => (Codec::Zstd, None),
+    }
+}
+
+fn compress_as(codec: Codec, bytes: &[u8], level: i32) -> Option<Vec<u8>> {
+    match codec {
+        Codec::ZstdPlanes4 => compress(&planes::split::<4>(bytes), level),
+        Codec::ZstdPlanes8 => compress(&planes::split::<8>(bytes), level),
+        Codec::Raw | Codec::Zstd => compress(bytes, level),
     }
 }
 
@@ -162,6 +226,8 @@ pub(crate) fn decode(
     let out = match codec {
         Codec::Raw => payload.to_vec(),
         Codec::Zstd => decompress(payload, len)?,
+        Codec::ZstdPlanes4 => planes::join::<4>(&check_len(decompress(payload, len)?, len)?),
+        Codec::ZstdPlanes8 => planes::join::<8>(&check_len(decompress(payload, len)?, len)?),
     };
     check_len(out, len)
 }
@@ -209,7 +275,9 @@ pub(crate) fn decode_file(file: Vec<u8>) -> std::result::Result<(Header, Vec<u8>
             file.drain(..HEADER_LEN);
             check_len(file, header.len)?
         }
-        Codec::Zstd => decode(header.codec, &file[HEADER_LEN..], header.len)?,
+        Codec::Zstd | Codec::ZstdPlanes4 | Codec::ZstdPlanes8 => {
+            decode(header.codec, &file[HEADER_LEN..], header.len)?
+        }
     };
     Ok((header, bytes))
 }

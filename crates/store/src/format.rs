@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! autosave-store
-//! version 1
+//! version 2
 //! store-id 3f6c0c1e9a2b4d7f8e1a2b3c4d5e6f70
 //! hash xxh3-128
 //! inline-limit 16384
@@ -27,8 +27,10 @@ use crate::error::{Error, Result};
 
 const MAGIC_LINE: &str = "autosave-store";
 
-/// The newest format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this build writes and reads. Version 2 adds the byte-plane codecs
+/// (blob codecs 2 and 3); a store of version 1 is read as before and never given them, so the
+/// builds that predate them can still read it.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Parameters of content-defined chunking, fixed per store so that equal content always chunks
 /// the same way.
@@ -72,6 +74,11 @@ pub struct StoreFormat {
 }
 
 impl StoreFormat {
+    /// Whether blobs may be compressed as byte planes (format version 2 and later).
+    pub fn byte_planes(&self) -> bool {
+        self.version >= 2
+    }
+
     /// Renders the file's bytes.
     pub(crate) fn render(&self) -> String {
         let c = &self.chunking;

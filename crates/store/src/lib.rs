@@ -5,8 +5,9 @@
 //!
 //! - [`Store`]: a handle to a store directory (`.autosave/`): open or create it, read blobs,
 //!   list and delete snapshots, [`Store::gc`], [`Store::verify`], [`Store::stats`].
-//! - [`Batch`]: puts blobs (deduplicated by [`Digest`], compressed with zstd when it pays) and
-//!   commits them together with one snapshot record, durably, in one transaction.
+//! - [`Batch`]: puts blobs (deduplicated by [`Digest`], compressed with zstd when it pays, numeric
+//!   arrays as byte planes when that compresses better) and commits them together with one
+//!   snapshot record, durably, in one transaction.
 //! - [`Digest`]: a blob's identity, the XXH3-128 (or, in strong mode, BLAKE3-256) hash of its
 //!   uncompressed bytes. Every read re-hashes what it returns.
 //! - [`NewSnapshot`] / [`SnapshotInfo`]: a snapshot to commit, and one that was committed.
@@ -58,6 +59,7 @@ mod format;
 mod gc;
 mod index;
 mod lock;
+mod planes;
 mod progress;
 mod rebuild;
 mod seeded;

@@ -28,6 +28,10 @@ pub struct Options {
     /// For a new store: how large content is chunked (used by the tree crate). Default
     /// [`ChunkParams::default`].
     pub chunking: ChunkParams,
+    /// For a new store: the format version to write, from 1 to [`FORMAT_VERSION`]. Default
+    /// [`FORMAT_VERSION`] (2). A version 1 store never compresses blobs as byte planes, and
+    /// builds older than them can read it.
+    pub format_version: u32,
     /// zstd level for new blobs. Default 3.
     pub zstd_level: i32,
     /// How long an index write waits for another process's transaction. Default 60 s.
@@ -43,6 +47,7 @@ impl Default for Options {
             strong: false,
             inline_limit: 16 << 10,
             chunking: ChunkParams::default(),
+            format_version: FORMAT_VERSION,
             zstd_level: 3,
             busy_timeout: Duration::from_secs(60),
             vfs: Arc::new(StdFs),
@@ -498,8 +503,16 @@ fn new_format(options: &Options) -> Result<StoreFormat> {
     getrandom::fill(&mut id).map_err(|e| Error::InvalidOptions {
         reason: format!("no randomness for the store id: {e}"),
     })?;
+    if !(1..=FORMAT_VERSION).contains(&options.format_version) {
+        return Err(Error::InvalidOptions {
+            reason: format!(
+                "format version {} is not one this build writes (1 to {FORMAT_VERSION})",
+                options.format_version
+            ),
+        });
+    }
     let format = StoreFormat {
-        version: FORMAT_VERSION,
+        version: options.format_version,
         store_id: u128::from_le_bytes(id),
         hash: if options.strong {
             HashAlgo::Blake3

@@ -72,11 +72,11 @@ fn a_store_of_a_newer_format_is_1_with_a_clear_message() {
     let p = Project::with_snapshot();
     let path = p.store().join("FORMAT");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("version 1\n", "version 2\n")).unwrap();
+    std::fs::write(&path, text.replace("version 2\n", "version 3\n")).unwrap();
     let run = p.run(&["snapshots"]).expect(1);
     assert_eq!(
         run.stderr,
-        "error: store .autosave/FORMAT has format version 2; this build reads up to 1 \
+        "error: store .autosave/FORMAT has format version 3; this build reads up to 2 \
          (upgrade autosave to use this store)\n"
     );
 }

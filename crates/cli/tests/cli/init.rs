@@ -21,7 +21,7 @@ fn init_json_gives_the_store_its_id_hash_and_format() {
     let id = doc["store_id"].as_str().unwrap();
     assert_eq!(id.len(), 32);
     assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
-    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["format_version"], 2);
     assert_eq!(doc["hash"], "xxh3-128");
     assert_eq!(doc["inline_limit"], 16384);
     let format = std::fs::read_to_string(p.store().join("FORMAT")).unwrap();

@@ -170,7 +170,7 @@ fn stats_shows_the_store_sizes_for_people() {
     let p = Project::with_snapshot();
     let out = p.run(&["stats"]).ok().text();
     assert!(
-        out.starts_with("store         .autosave (xxh3-128, format 1)\n"),
+        out.starts_with("store         .autosave (xxh3-128, format 2)\n"),
         "{out}"
     );
     assert!(out.contains("snapshots     1\n"), "{out}");
@@ -184,7 +184,7 @@ fn stats_json_counts_snapshots_blobs_and_bytes() {
     let doc = p.json("stats", &[]);
     assert_eq!(doc["store"], ".autosave");
     assert_eq!(doc["store_id"].as_str().unwrap().len(), 32);
-    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["format_version"], 2);
     assert_eq!(doc["hash"], "xxh3-128");
     assert_eq!(doc["snapshots"], 2);
     // The signal, one manifest (the same twice) and two records.

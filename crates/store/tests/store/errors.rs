@@ -48,12 +48,12 @@ fn a_store_of_a_newer_format_version_is_refused_with_both_versions() {
     let (_dir, store) = new_store();
     let format = store.root().join("FORMAT");
     let text = std::fs::read_to_string(&format).unwrap();
-    std::fs::write(&format, text.replace("version 1\n", "version 2\n")).unwrap();
+    std::fs::write(&format, text.replace("version 2\n", "version 3\n")).unwrap();
     match Store::open(store.root()) {
         Err(Error::NewerFormat {
             path,
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
         }) => assert_eq!(path, format),
         other => panic!("expected NewerFormat, got {other:?}"),
     }

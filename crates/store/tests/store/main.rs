@@ -14,6 +14,7 @@ mod dedup;
 mod errors;
 mod gc;
 mod model;
+mod planes;
 mod progress;
 mod rebuild;
 mod reopen;
