@@ -173,6 +173,11 @@ impl ChangeCache {
         self.entries.get(path).filter(|c| c.token == Some(token))
     }
 
+    /// What is remembered for `path`, whatever it is.
+    pub(crate) fn get(&self, path: &EntryPath) -> Option<&Cached> {
+        self.entries.get(path)
+    }
+
     /// What is remembered for `path` if its whole content hashed to `whole`.
     pub(crate) fn by_whole(&self, path: &EntryPath, whole: Digest) -> Option<&Cached> {
         self.entries.get(path).filter(|c| c.whole == Some(whole))

@@ -111,8 +111,9 @@ enum Outcome {
 
 /// What became of one node.
 enum Processed<'c> {
-    /// Found without reading it, exactly as the cache remembers its path: nothing is copied
-    /// unless the tree turns out to have changed elsewhere.
+    /// Found exactly as the cache remembers its path (by token, by status, or lent bytes hashed
+    /// to the remembered content): nothing is copied unless the tree turns out to have changed
+    /// elsewhere.
     Same { hit: &'c Cached, outcome: Outcome },
     /// A new memory of the path.
     New { cached: Cached, outcome: Outcome },
@@ -343,14 +344,14 @@ fn process<'c>(ctx: &Ctx<'c, '_>, node: &Node<'_>) -> Processing<'c> {
 fn lent<'c>(ctx: &Ctx<'c, '_>, node: &Node<'_>, meta: String, bytes: &[u8]) -> Processing<'c> {
     if (bytes.len() as u64) <= ctx.chunking.threshold {
         let content = ingest::bytes(ctx.batch, bytes, &ctx.chunking)?;
-        return Ok(Ok(fresh(ctx, node, meta, content, None, None)));
+        return Ok(Ok(hashed(ctx, node, meta, content)));
     }
     if let Some(old) = ctx.cache.chunks_of(&node.path) {
         let content = match resync::resync(ctx.batch, &bytes, old, &ctx.chunking) {
             Ok(content) => content?,
             Err(e) => return Ok(Err(entry_error(node, &e))),
         };
-        return Ok(Ok(fresh(ctx, node, meta, content, None, None)));
+        return Ok(Ok(hashed(ctx, node, meta, content)));
     }
     let whole = whole_digest(ctx.batch.store(), bytes);
     if let Some(hit) = ctx.cache.by_whole(&node.path, whole)
@@ -361,6 +362,27 @@ fn lent<'c>(ctx: &Ctx<'c, '_>, node: &Node<'_>, meta: String, bytes: &[u8]) -> P
     }
     let content = ingest::bytes(ctx.batch, bytes, &ctx.chunking)?;
     Ok(Ok(fresh(ctx, node, meta, content, None, Some(whole))))
+}
+
+/// Lent bytes just hashed and stored as `content`. If the cache remembers exactly that for the
+/// path (same content, kind, metadata and token, and no file status), the memory stands
+/// ([`Processed::Same`]): a tree hashed whole and found unchanged is then taken for the manifest
+/// the cache last wrote, as a tree found unchanged by tokens is, instead of being built, encoded
+/// and hashed again. The content was just put, so the store holds it.
+fn hashed<'c>(ctx: &Ctx<'c, '_>, node: &Node<'_>, meta: String, content: Content) -> Processed<'c> {
+    if let Some(hit) = ctx.cache.get(&node.path)
+        && hit.content == content
+        && hit.stat.is_none()
+        && hit.token == node.token
+        && hit.kind == node.kind
+        && hit.meta == meta
+    {
+        return Processed::Same {
+            hit,
+            outcome: Outcome::Hashed(content.len()),
+        };
+    }
+    fresh(ctx, node, meta, content, None, None)
 }
 
 /// A cache key for large content: the digest of its 16 MiB segments' digests, hashed in

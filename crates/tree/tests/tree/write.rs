@@ -443,3 +443,47 @@ fn a_duplicate_path_is_refused_even_when_every_node_is_unchanged() {
         Err(autosave_tree::Error::DuplicatePath { .. })
     ));
 }
+
+/// Writes `nodes` as an autosave unless they make up `unless`.
+fn autosave_unless(
+    store: &Store,
+    cache: &mut ChangeCache,
+    nodes: &[Node<'_>],
+    unless: autosave_store::Digest,
+) -> autosave_tree::Written {
+    let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
+    spec.unless_manifest = Some(unless);
+    write_snapshot(store, cache, nodes, &spec).unwrap()
+}
+
+#[test]
+fn lent_bytes_hashed_to_what_the_cache_remembers_are_taken_for_the_last_manifest() {
+    let (_dir, store) = new_store_with(SMALL_CHUNKS);
+    let (small, large) = (random_bytes(3000, 1), random_bytes(300 << 10, 2));
+    let tree = |kind: &'static str, small: &'static [u8]| {
+        vec![
+            Node::bytes(EntryPath::new(["small"]), kind, small),
+            Node::bytes(EntryPath::new(["large"]), "ndarray", &large),
+        ]
+    };
+    let small: &'static [u8] = small.leak();
+    let mut cache = ChangeCache::new();
+    let first = autosave(&store, &mut cache, &tree("ndarray", small));
+    // Unchanged, every byte hashed: the cache's own manifest, not one built again.
+    let same = autosave_unless(&store, &mut cache, &tree("ndarray", small), first.manifest);
+    assert!(same.snapshot.is_none());
+    assert_eq!(same.report.bytes_hashed, 3000 + (300 << 10));
+    assert!(Arc::ptr_eq(&same.entries, &first.entries));
+    // Another kind, or other bytes of the same length: a new manifest, equal to a cache-free one.
+    let mut edited = small.to_vec();
+    edited[1500] ^= 1;
+    let edited: &'static [u8] = edited.leak();
+    for (kind, bytes) in [("table", small), ("ndarray", edited)] {
+        let w = autosave_unless(&store, &mut cache, &tree(kind, bytes), first.manifest);
+        assert!(w.snapshot.is_some(), "{kind}");
+        let fresh = autosave(&store, &mut ChangeCache::new(), &tree(kind, bytes));
+        assert_eq!(w.manifest, fresh.manifest, "{kind}");
+        let back = autosave_unless(&store, &mut cache, &tree("ndarray", small), first.manifest);
+        assert_eq!(back.manifest, first.manifest, "{kind}");
+    }
+}
