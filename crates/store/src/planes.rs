@@ -34,25 +34,26 @@ pub(crate) fn split<const W: usize>(src: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Joins `W` byte planes back into elements: the inverse of [`split`].
+/// Joins `W` byte planes back into elements: the inverse of [`split`]. The output is written in
+/// order, so it is never zero-filled first.
 pub(crate) fn join<const W: usize>(src: &[u8]) -> Vec<u8> {
-    let mut out = vec![0u8; src.len()];
+    let mut out = Vec::with_capacity(src.len());
     let n = src.len() / W;
     let groups = n / 8;
+    let mut block = [0u8; 64];
     for g in 0..groups {
         let mut lanes = [0u64; W];
         for (k, lane) in lanes.iter_mut().enumerate() {
             let at = k * n + g * 8;
             *lane = u64::from_le_bytes(src[at..at + 8].try_into().expect("8 bytes"));
         }
-        transpose_out::<W>(lanes, &mut out[g * 8 * W..(g + 1) * 8 * W]);
+        transpose_out::<W>(lanes, &mut block[..8 * W]);
+        out.extend_from_slice(&block[..8 * W]);
     }
     for i in groups * 8..n {
-        for k in 0..W {
-            out[i * W + k] = src[k * n + i];
-        }
+        out.extend((0..W).map(|k| src[k * n + i]));
     }
-    out[n * W..].copy_from_slice(&src[n * W..]);
+    out.extend_from_slice(&src[n * W..]);
     out
 }
 
