@@ -54,6 +54,11 @@ pub(crate) enum Command {
         /// Key blobs by BLAKE3-256 instead of XXH3-128 (for content an attacker could craft)
         #[arg(long)]
         strong: bool,
+        /// The store format to write: 1 for a store that builds before byte-plane compression
+        /// can read (it never uses it)
+        #[arg(long, default_value_t = autosave::store::FORMAT_VERSION,
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(autosave::store::FORMAT_VERSION)))]
+        format_version: u32,
     },
     /// Snapshot a directory (creates the store if there is none yet); records nothing if the
     /// directory equals the newest snapshot, unless --always

@@ -55,7 +55,10 @@ fn main() -> ExitCode {
 fn dispatch(ctx: &Ctx, command: &Command) -> anyhow::Result<Exit> {
     match command {
         Command::Demo { mib, dir } => cmd::demo::run(ctx, *mib, dir.as_deref()),
-        Command::Init { strong } => cmd::init::run(ctx, *strong),
+        Command::Init {
+            strong,
+            format_version,
+        } => cmd::init::run(ctx, *strong, *format_version),
         Command::Snapshot { dir, label, always } => {
             cmd::snapshot::run(ctx, dir, label.as_deref(), *always)
         }

@@ -19,7 +19,7 @@ struct Doc {
     inline_limit: u64,
 }
 
-pub(crate) fn run(ctx: &Ctx, strong: bool) -> Result<Exit> {
+pub(crate) fn run(ctx: &Ctx, strong: bool, format_version: u32) -> Result<Exit> {
     let path = ctx.store_path(Path::new(STORE_DIR_NAME))?;
     match Store::open(&path) {
         Ok(_) => {
@@ -33,6 +33,7 @@ pub(crate) fn run(ctx: &Ctx, strong: bool) -> Result<Exit> {
     let options = Options {
         create: true,
         strong,
+        format_version,
         ..Options::default()
     };
     let store = Store::open_with(&path, options)?;

@@ -35,6 +35,19 @@ fn init_strong_keys_blobs_by_blake3() {
 }
 
 #[test]
+fn init_can_write_the_format_older_builds_read() {
+    let p = Project::empty();
+    assert_eq!(
+        p.json("init", &["--format-version", "1"])["format_version"],
+        1
+    );
+    let format = std::fs::read_to_string(p.store().join("FORMAT")).unwrap();
+    assert!(format.contains("\nversion 1\n"), "{format}");
+    let run = p.run(&["init", "--format-version", "3"]).expect(2);
+    assert!(run.stderr.contains("3 is not in 1..=2"), "{}", run.stderr);
+}
+
+#[test]
 fn init_refuses_a_path_that_already_holds_a_store() {
     let p = Project::empty();
     p.run(&["init"]).ok();
