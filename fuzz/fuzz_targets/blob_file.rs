@@ -22,7 +22,19 @@ fn fixture() -> &'static Fixture {
             .expect("UTF-8")
             .join(".autosave");
         let store = Store::open_or_create(&root).expect("store");
-        let original: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        // float64-like samples (noisy low bytes, a slow ramp in the high ones): the store keeps
+        // them as 8 byte planes (codec 3), so the fuzzer starts from a plane blob; the corpus
+        // holds headers of the other codecs.
+        let original: Vec<u8> = (0..100_000u32)
+            .map(|i| {
+                let lane = i % 8;
+                if lane < 5 {
+                    (i.wrapping_mul(2_654_435_761) >> 13) as u8
+                } else {
+                    (i / 4096 + lane) as u8
+                }
+            })
+            .collect();
         let batch = store.batch().expect("batch");
         let digest = batch.put(&original).expect("put").digest;
         batch
@@ -34,6 +46,8 @@ fn fixture() -> &'static Fixture {
             .join(&hex[..2])
             .join(&hex)
             .into_std_path_buf();
+        let header = std::fs::read(&file).expect("read the blob file");
+        assert_eq!(header[5], 3, "the fixture is stored as 8 byte planes");
         Fixture {
             _dir: dir,
             store,

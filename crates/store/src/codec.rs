@@ -88,14 +88,23 @@ const TRIAL_LEN: usize = 32 << 10;
 /// With `planes`, the bytes may be compressed as 4 or 8 byte planes instead, whichever of the
 /// three compresses a stretch of them smallest.
 pub(crate) fn encode(bytes: &[u8], level: i32, planes: bool) -> Encoded<'_> {
+    let saves = |out: &Option<Vec<u8>>| {
+        out.as_ref()
+            .is_some_and(|c| c.len() < bytes.len() - bytes.len() / 33)
+    };
     if bytes.len() >= 64 {
-        let (codec, compressed) = if planes && (PLANES_MIN..=PLANES_MAX).contains(&bytes.len()) {
-            compress_best(bytes, level)
-        } else {
-            (Codec::Zstd, compress(bytes, level))
-        };
-        if let Some(compressed) = compressed
-            && compressed.len() < bytes.len() - bytes.len() / 33
+        let (mut codec, mut compressed) =
+            if planes && (PLANES_MIN..=PLANES_MAX).contains(&bytes.len()) {
+                compress_best(bytes, level)
+            } else {
+                (Codec::Zstd, compress(bytes, level))
+            };
+        // The trial judged a stretch; if planes do not pay on the whole blob, plain zstd may.
+        if codec != Codec::Zstd && !saves(&compressed) {
+            (codec, compressed) = (Codec::Zstd, compress(bytes, level));
+        }
+        if saves(&compressed)
+            && let Some(compressed) = compressed
         {
             return Encoded {
                 codec,
