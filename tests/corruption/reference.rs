@@ -1,6 +1,7 @@
 //! The reference store every mutation starts from: a baseline and three autosaves written by a
-//! session, with inline entries, inline blobs, compressed and raw blob files, and chunked
-//! content, captured file by file while the session is open (so the index's WAL is part of it).
+//! session, with inline entries, inline blobs, compressed (plain and as byte planes) and raw blob
+//! files, and chunked content, captured file by file while the session is open (so the index's
+//! WAL is part of it).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
