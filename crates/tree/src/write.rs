@@ -372,10 +372,7 @@ fn lent<'c>(ctx: &Ctx<'c, '_>, node: &Node<'_>, meta: String, bytes: &[u8]) -> P
 fn hashed<'c>(ctx: &Ctx<'c, '_>, node: &Node<'_>, meta: String, content: Content) -> Processed<'c> {
     if let Some(hit) = ctx.cache.get(&node.path)
         && hit.content == content
-        && hit.stat.is_none()
-        && hit.token == node.token
-        && hit.kind == node.kind
-        && hit.meta == meta
+        && remembered_as(hit, node, &meta, None, recorded_ns(None, ctx.started_ns))
     {
         return Processed::Same {
             hit,
@@ -479,13 +476,7 @@ fn reuse<'c>(
     let read = matches!(outcome, Outcome::Hashed(_));
     // A status hit keeps its recording time: the status was trusted relative to it.
     let recorded_ns = recorded_ns(stat.as_ref(), hit.recorded_ns);
-    if !read
-        && hit.kind == node.kind
-        && hit.meta == meta
-        && hit.token == node.token
-        && hit.stat == stat
-        && hit.recorded_ns == recorded_ns
-    {
+    if !read && remembered_as(hit, node, &meta, stat.as_ref(), recorded_ns) {
         return Processed::Same { hit, outcome };
     }
     Processed::New {
@@ -500,6 +491,22 @@ fn reuse<'c>(
         },
         outcome,
     }
+}
+
+/// Whether the cache's memory `hit` is what `node` would be remembered as now, with `meta`, file
+/// status `stat` and recording time `recorded_ns`, whatever its content.
+fn remembered_as(
+    hit: &Cached,
+    node: &Node<'_>,
+    meta: &str,
+    stat: Option<&FileStat>,
+    recorded_ns: i64,
+) -> bool {
+    hit.kind == node.kind
+        && hit.meta == meta
+        && hit.token == node.token
+        && hit.stat.as_ref() == stat
+        && hit.recorded_ns == recorded_ns
 }
 
 /// The recording time kept with a status: only a status needs one, and an entry without one
