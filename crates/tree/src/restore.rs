@@ -236,11 +236,11 @@ fn restore_leaf(
         // A chunked file: its chunks are fetched, verified and written at their offsets in
         // parallel, so one large file does not decompress on one core.
         Content::Chunks(chunks) if chunks.len() > 1 => {
-            let fill = |file: &mut File| write_chunks(reader, chunks, file, meter);
+            let fill = |file: &mut File| write_chunks(reader, chunks, file, meter, sync);
             fsio::write_file_with(&path, mode, mtime, sync, fill).map_err(io("write"))?
         }
         content => {
-            let fill = |file: &mut File| write_blobs(reader, content, file, meter);
+            let fill = |file: &mut File| write_blobs(reader, content, file, meter, sync);
             fsio::write_file_with(&path, mode, mtime, sync, fill).map_err(io("write"))?
         }
     };
@@ -248,16 +248,21 @@ fn restore_leaf(
 }
 
 /// Writes the content's blobs (each verified as it is read) one after the other straight from
-/// the decoded bytes; returns the file's length.
+/// the decoded bytes; returns the file's length. With `sync`, each blob's bytes start for the
+/// disk as soon as they are written.
 fn write_blobs(
     reader: &Reader<'_>,
     content: &Content,
     file: &mut File,
     meter: &Meter<'_>,
+    sync: bool,
 ) -> std::io::Result<u64> {
     let mut written = 0u64;
     let mut put = |bytes: &[u8]| -> std::io::Result<()> {
         std::io::Write::write_all(file, bytes)?;
+        if sync {
+            fsio::start_writeback(file, written, bytes.len() as u64);
+        }
         meter.advance(0, bytes.len() as u64);
         written += bytes.len() as u64;
         Ok(())
@@ -277,12 +282,14 @@ fn write_blobs(
     Ok(written)
 }
 
-/// Writes each chunk at its offset of `file`; returns the file's length.
+/// Writes each chunk at its offset of `file`; returns the file's length. With `sync`, each
+/// chunk starts for the disk as soon as it is written.
 fn write_chunks(
     reader: &Reader<'_>,
     chunks: &[Chunk],
     file: &mut File,
     meter: &Meter<'_>,
+    sync: bool,
 ) -> std::io::Result<u64> {
     let mut at = 0u64;
     let placed: Vec<(u64, &Chunk)> = chunks
@@ -306,6 +313,9 @@ fn write_chunks(
             )));
         }
         fsio::write_at(file, &bytes, offset)?;
+        if sync {
+            fsio::start_writeback(file, offset, chunk.len);
+        }
         meter.advance(0, chunk.len);
         Ok(())
     })?;
