@@ -39,14 +39,31 @@ pub const STORE_DIR_NAME: &str = ".autosave";
 pub fn snapshot_dir(store: &Store, root: &Path, spec: &SnapshotSpec) -> Result<Written> {
     let start = Instant::now();
     let root = std::fs::canonicalize(root).map_err(|e| Error::io("open", root, e))?;
-    let walked = walk(&root, store.root().as_std_path())?;
     let names = CacheNames::of(&root);
-    let saved_record = store.load_cache(&names.record)?;
-    let record = saved_record.as_deref().and_then(Record::decode);
-    if let (Some(record), Some(skip)) = (&record, spec.unless_manifest)
+    let unless = spec.unless_manifest;
+    // The walk and the reading of the last snapshot's record (and, when the caller skips an
+    // unchanged tree, of that tree's manifest) need nothing from each other: done at once, a
+    // snapshot of an unchanged tree costs the longer of the two rather than their sum.
+    let (walked, loaded) = rayon::join(
+        || walk(&root, store.root().as_std_path()),
+        || -> Result<_> {
+            let saved_record = store.load_cache(&names.record)?;
+            let record = saved_record.as_deref().and_then(Record::decode);
+            let manifest = match (&record, unless) {
+                (Some(record), Some(skip)) if record.manifest == skip => {
+                    load_manifest(store, &skip)
+                }
+                _ => None,
+            };
+            Ok((saved_record, record, manifest))
+        },
+    );
+    let walked = walked?;
+    let (saved_record, record, manifest) = loaded?;
+    if let (Some(record), Some(skip)) = (&record, unless)
         && record.manifest == skip
         && let Some(report) = record.vouches_for(&walked)
-        && let Some(manifest) = load_manifest(store, &skip, walked.seen.len())
+        && let Some(manifest) = manifest.filter(|m| m.entries().len() == walked.seen.len())
     {
         let bytes = walked.file_bytes();
         let meter = spec.progress.start(report.entries, bytes);
@@ -113,11 +130,10 @@ impl CacheNames {
     }
 }
 
-/// The manifest `digest` from the store, if it is there, intact, and has `entries` entries.
-fn load_manifest(store: &Store, digest: &Digest, entries: usize) -> Option<Arc<Manifest>> {
+/// The manifest `digest` from the store, if it is there and intact.
+fn load_manifest(store: &Store, digest: &Digest) -> Option<Arc<Manifest>> {
     let bytes = store.get(digest).ok()??;
-    let manifest = Manifest::decode(&bytes).ok()?;
-    (manifest.entries().len() == entries).then(|| Arc::new(manifest))
+    Manifest::decode(&bytes).ok().map(Arc::new)
 }
 
 /// The nodes of a directory tree, skipping `.autosave` directories and `exclude` (the store's
