@@ -370,7 +370,7 @@ impl<'s> Batch<'s> {
         snapshot: &NewSnapshot,
         record: &Digest,
     ) -> Result<SnapshotId> {
-        let mut conn = self.store.conn();
+        let mut conn = self.store.conn_to_write()?;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(Error::index("begin"))?;

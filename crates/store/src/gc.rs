@@ -202,7 +202,7 @@ impl Store {
     }
 
     fn delete_rows(&self, doomed: &[Row]) -> Result<()> {
-        let mut conn = self.conn();
+        let mut conn = self.conn_to_write()?;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(Error::index("begin"))?;
@@ -228,7 +228,7 @@ impl Store {
     /// Forgets the swept marks once the sweep has removed their files (and synced their
     /// directories).
     fn clear_swept(&self) -> Result<()> {
-        let mut conn = self.conn();
+        let mut conn = self.conn_to_write()?;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(Error::index("begin"))?;

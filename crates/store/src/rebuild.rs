@@ -318,7 +318,7 @@ impl Store {
             crate::vfs::sync_dir(vfs, dir)?;
         }
         let ids = {
-            let mut conn = self.conn();
+            let mut conn = self.conn_to_write()?;
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(Error::index("begin"))?;

@@ -70,6 +70,9 @@ pub(crate) struct Inner {
     pub(crate) zstd_level: i32,
     /// Whether SQLite makes a COMMIT durable before it returns (read back from the connection).
     durable_commits: bool,
+    /// Whether this handle has made the index's directory durable since it opened the index
+    /// (see [`Store::conn_to_write`]).
+    wal_name_durable: std::sync::atomic::AtomicBool,
     conn: Mutex<Connection>,
     known: Mutex<Known>,
 }
@@ -134,16 +137,7 @@ impl Store {
     }
 
     fn open_existing(root: Utf8PathBuf, format: StoreFormat, options: &Options) -> Result<Self> {
-        let vfs = &*options.vfs;
-        let wal = root.join("index.sqlite-wal");
-        let had_wal = matches!(vfs.file_len(&wal), Ok(Some(_)));
         let conn = index::open(&root.join("index.sqlite"), false, options.busy_timeout)?;
-        // ORDER: SQLite creates the WAL file when it opens the index and fsyncs the directory,
-        // but ignores a failure of that fsync; commits written to a WAL whose name a power loss
-        // can take away would be lost with it. Make the name durable before any commit.
-        if !had_wal && matches!(vfs.file_len(&wal), Ok(Some(_))) {
-            vfs::sync_dir(vfs, &root)?;
-        }
         let durable_commits = index::commits_are_durable(&conn)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -152,6 +146,7 @@ impl Store {
                 vfs: options.vfs.clone(),
                 zstd_level: options.zstd_level,
                 durable_commits,
+                wal_name_durable: std::sync::atomic::AtomicBool::new(false),
                 conn: Mutex::new(conn),
                 known: Mutex::new(Known::default()),
             }),
@@ -262,7 +257,7 @@ impl Store {
     /// [`Error::UnknownSnapshot`], deleting nothing, if any id is unknown.
     pub fn delete_snapshots(&self, ids: &[SnapshotId]) -> Result<()> {
         let _lock = self.lock_shared()?;
-        let mut conn = self.conn();
+        let mut conn = self.conn_to_write()?;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(Error::index("begin"))?;
@@ -291,7 +286,7 @@ impl Store {
     /// Saves (replaces) several named caches in one index transaction.
     pub fn save_caches(&self, caches: &[(&str, &[u8])]) -> Result<()> {
         {
-            let mut conn = self.conn();
+            let mut conn = self.conn_to_write()?;
             let tx = conn
                 .transaction()
                 .map_err(Error::index("begin a cache transaction"))?;
@@ -309,6 +304,24 @@ impl Store {
         // A panic while holding the connection leaves SQLite itself consistent (an open
         // transaction rolls back when its guard drops), so a poisoned lock is still usable.
         self.inner.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The connection, for a transaction that writes.
+    ///
+    /// ORDER: SQLite creates the WAL file when the first connection opens the index (and
+    /// deletes it when the last one closes), and fsyncs the directory but ignores a failure of
+    /// that fsync; commits written to a WAL whose name a power loss can take away would be lost
+    /// with it. So before this handle's first write the store directory is fsynced, whoever
+    /// created the WAL (another process's handle that created it may not have written yet).
+    /// A handle that only reads, such as a snapshot of an unchanged tree, never pays for it.
+    pub(crate) fn conn_to_write(&self) -> Result<MutexGuard<'_, Connection>> {
+        use std::sync::atomic::Ordering;
+        let conn = self.conn();
+        if !self.inner.wal_name_durable.load(Ordering::Acquire) {
+            vfs::sync_dir(&*self.inner.vfs, &self.inner.root)?;
+            self.inner.wal_name_durable.store(true, Ordering::Release);
+        }
+        Ok(conn)
     }
 
     /// Tells the filesystem that an index transaction has just committed (the second half of

@@ -1,4 +1,4 @@
-use autosave_store::{ChunkParams, HashAlgo, Options, SnapshotKind, Store};
+use autosave_store::{ChunkParams, HashAlgo, Options, SnapshotKind, StdFs, Store};
 
 use crate::{commit, compressible_bytes, new_store, new_store_with, random_bytes};
 
@@ -96,4 +96,118 @@ fn open_or_create_opens_an_existing_store() {
     let again = Store::open_or_create(store.root()).unwrap();
     assert_eq!(again.format().store_id, store.format().store_id);
     assert_eq!(again.latest().unwrap().map(|s| s.id), Some(a));
+}
+
+/// The real filesystem, recording in order every directory fsync and every index commit.
+#[derive(Debug, Default)]
+struct Records {
+    events: std::sync::Mutex<Vec<String>>,
+}
+
+impl Records {
+    fn events(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+    fn push(&self, event: String) {
+        self.events.lock().unwrap().push(event);
+    }
+}
+
+impl autosave_store::Vfs for Records {
+    fn create_dir(&self, path: &camino::Utf8Path) -> std::io::Result<()> {
+        StdFs.create_dir(path)
+    }
+    fn write_new(&self, path: &camino::Utf8Path, parts: &[&[u8]]) -> std::io::Result<()> {
+        StdFs.write_new(path, parts)
+    }
+    fn sync_file(&self, path: &camino::Utf8Path) -> std::io::Result<()> {
+        StdFs.sync_file(path)
+    }
+    fn sync_dir(&self, path: &camino::Utf8Path) -> std::io::Result<()> {
+        self.push(format!("sync_dir {path}"));
+        StdFs.sync_dir(path)
+    }
+    fn link(&self, from: &camino::Utf8Path, to: &camino::Utf8Path) -> std::io::Result<()> {
+        StdFs.link(from, to)
+    }
+    fn rename(&self, from: &camino::Utf8Path, to: &camino::Utf8Path) -> std::io::Result<()> {
+        StdFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &camino::Utf8Path) -> std::io::Result<()> {
+        StdFs.remove_file(path)
+    }
+    fn read(&self, path: &camino::Utf8Path) -> std::io::Result<Vec<u8>> {
+        StdFs.read(path)
+    }
+    fn file_len(&self, path: &camino::Utf8Path) -> std::io::Result<Option<u64>> {
+        StdFs.file_len(path)
+    }
+    fn list_dir(&self, path: &camino::Utf8Path) -> std::io::Result<Vec<String>> {
+        StdFs.list_dir(path)
+    }
+    fn is_dir(&self, path: &camino::Utf8Path) -> bool {
+        StdFs.is_dir(path)
+    }
+    fn after_commit(&self, _index: &camino::Utf8Path, _durable: bool) {
+        self.push("commit".to_owned());
+    }
+}
+
+fn open_recorded(path: &camino::Utf8Path) -> (Store, std::sync::Arc<Records>) {
+    let vfs = std::sync::Arc::new(Records::default());
+    let options = Options {
+        vfs: vfs.clone(),
+        ..Options::default()
+    };
+    (Store::open_with(path, options).unwrap(), vfs)
+}
+
+/// How many times `events` fsynced `dir` before the first commit, and in all.
+fn dir_syncs(events: &[String], dir: &camino::Utf8Path) -> (usize, usize) {
+    let sync = format!("sync_dir {dir}");
+    let first_commit = events.iter().position(|e| e == "commit");
+    let before = events[..first_commit.unwrap_or(events.len())]
+        .iter()
+        .filter(|e| **e == sync)
+        .count();
+    (before, events.iter().filter(|e| **e == sync).count())
+}
+
+#[test]
+fn a_handle_makes_the_wal_name_durable_before_its_first_commit_and_reads_never_pay_for_it() {
+    let (_dir, store) = new_store();
+    let (_, digests) = commit(&store, &[b"one"]);
+    let path = store.root().to_owned();
+    let wal = path.join("index.sqlite-wal");
+    drop(store);
+    // The last connection closed: SQLite deleted the WAL, and the next open creates it anew.
+    assert!(!wal.exists());
+    let (store, vfs) = open_recorded(&path);
+    assert!(wal.exists());
+    // Everything a snapshot of an unchanged tree does: no directory fsync at all.
+    store.snapshots().unwrap();
+    store.latest().unwrap();
+    store.load_cache("dir-record:x").unwrap();
+    assert_eq!(
+        store.get(&digests[0]).unwrap().as_deref(),
+        Some(&b"one"[..])
+    );
+    assert_eq!(vfs.events(), Vec::<String>::new());
+    // A second handle finds the WAL there (another process's, say): it too makes the name
+    // durable before it commits, since the creator may not have written yet.
+    let (other, other_vfs) = open_recorded(&path);
+    other.save_cache("dir-record:x", b"cached").unwrap();
+    assert_eq!(dir_syncs(&other_vfs.events(), &path), (1, 1));
+    // The first handle's first write fsyncs the directory before its commit, and once only.
+    commit(&store, &[b"two"]);
+    store.save_cache("dir-record:x", b"again").unwrap();
+    let events = vfs.events();
+    assert_eq!(events.iter().filter(|e| *e == "commit").count(), 2);
+    assert_eq!(dir_syncs(&events, &path), (1, 1), "{events:?}");
+    drop((store, other));
+    let (store, _) = open_recorded(&path);
+    assert_eq!(
+        store.load_cache("dir-record:x").unwrap().as_deref(),
+        Some(&b"again"[..])
+    );
 }
