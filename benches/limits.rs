@@ -16,7 +16,11 @@
 //!   `zstd_store_window`: the same with the store's smaller window
 //!   (`autosave::store::ZSTD_WINDOW_LOG`), which its compressor uses;
 //! - `write_fsync`: one sequential file of up to 256 MiB written and fsynced in `--scratch`
-//!   (default `DIR`'s parent), which should be on the same filesystem as the repositories.
+//!   (default `DIR`'s parent), which should be on the same filesystem as the repositories;
+//! - `stat_walk`: seconds to list every directory under `DIR` and lstat every entry, as any
+//!   snapshot that notices in-place edits must (an edit through `mmap` shows only in the file's
+//!   stat), on one thread and on every core: the median of seven warm walks each. It is the
+//!   floor of a no-change snapshot, before the cost of starting a process.
 
 #![expect(
     clippy::print_stdout,
@@ -64,6 +68,7 @@ fn main() {
             Some(autosave::store::ZSTD_WINDOW_LOG)
         ),
         "write_fsync": write_limit(&buf, &args.scratch),
+        "stat_walk": stat_walk_limit(&args.data),
     });
     println!("{}", serde_json::to_string_pretty(&doc).unwrap());
 }
@@ -248,6 +253,62 @@ fn write_limit(buf: &[u8], dir: &Path) -> serde_json::Value {
     });
     std::fs::remove_file(&path).unwrap();
     json!({ "bytes": data.len(), "rate": rate(data.len(), secs) })
+}
+
+/// Every directory under `dir` listed and every entry lstat'ed (relative to its directory, as
+/// `std::fs::DirEntry::metadata` does), warm: median seconds of seven walks on one thread and of
+/// seven with one task per directory on every core.
+fn stat_walk_limit(dir: &Path) -> serde_json::Value {
+    let entries = walk_one(dir);
+    let one_thread = median_of(7, || {
+        assert_eq!(walk_one(dir), entries);
+    });
+    let parallel = median_of(7, || {
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        rayon::scope(|s| walk_par(s, dir.to_path_buf(), &n));
+        assert_eq!(n.into_inner(), entries);
+    });
+    json!({ "entries": entries, "one_thread_s": one_thread, "parallel_s": parallel })
+}
+
+fn walk_one(dir: &Path) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        n += 1;
+        if meta.is_dir() {
+            n += walk_one(&entry.path());
+        }
+    }
+    n
+}
+
+fn walk_par<'s>(s: &rayon::Scope<'s>, dir: PathBuf, n: &'s std::sync::atomic::AtomicUsize) {
+    let mut here = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        here += 1;
+        if meta.is_dir() {
+            let sub = entry.path();
+            s.spawn(move |s| walk_par(s, sub, n));
+        }
+    }
+    n.fetch_add(here, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Median of `n` runs, in seconds.
+fn median_of(n: usize, mut f: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[n / 2]
 }
 
 fn rate(bytes: usize, secs: f64) -> f64 {
