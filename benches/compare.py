@@ -41,7 +41,8 @@ Commands per tool (a tool that is not installed is skipped, and the output says 
 
 The machine's limits come from benches/limits.rs (built with the release profile) on the same
 dataset: parallel XXH3-128, zstd at the store's level, sequential write+fsync, and the time to
-lstat every entry (one thread and all cores); beside them, the time to start a process (`true`,
+lstat every entry (one thread and all cores), every file of the dataset written durably from
+memory as a durable restore writes them (eight threads, temp file, fsync, rename); beside them, the time to start a process (`true`,
 timed as the tools are). A no-change snapshot's floor is that start plus the parallel lstat walk:
 any tool that notices in-place edits, including those made through mmap, must stat every file.
 
@@ -506,7 +507,9 @@ def limit_seconds(result, step):
             "max(compress the change, write the growth)"
     if step == "restore_nosync":
         return max(total / zstd_d, total / xxh3), "max(decompress, verify)"
-    return max(total / zstd_d, total / write, total / xxh3), "max(decompress, verify, write all)"
+    files = lim["write_files_fsync"]
+    return max(total / zstd_d, files["bytes"] / files["rate"], total / xxh3), \
+        "max(decompress, verify, write every file durably from memory)"
 
 
 def table(result):
@@ -554,6 +557,11 @@ def targets(result):
             floor, _ = limit_seconds(result, step)
             text += (f"; the machine's floor ({floor * 1e3:.1f} ms: start a process, lstat every "
                      f"entry) allows at most {t / floor:.2f}x")
+        if step == "restore":
+            files = result["limits"]["write_files_fsync"]
+            floor = files["bytes"] / files["rate"]
+            text += (f"; writing the same files durably from memory took {floor * 1e3:.0f} ms "
+                     f"in this run, which allows at most {t / floor:.2f}x")
         out.append((f"{STEP_NAMES[step]} >= {factor}x faster than the fastest peer", speedup >= factor,
                     text))
     peer, t = fastest_peer(result, "first")
@@ -583,7 +591,8 @@ def limits_line(lim):
             f"(ratio {lim['zstd_store_window']['ratio']:.2f}); write+fsync {lim['write_fsync']['rate'] / MIB:.0f} MiB/s; "
             f"start a process {lim['spawn_s'] * 1e3:.1f} ms; lstat all {lim['stat_walk']['entries']} entries "
             f"{lim['stat_walk']['one_thread_s'] * 1e3:.1f} ms on one thread, "
-            f"{lim['stat_walk']['parallel_s'] * 1e3:.1f} ms on all cores")
+            f"{lim['stat_walk']['parallel_s'] * 1e3:.1f} ms on all cores; all {lim['write_files_fsync']['files']} "
+            f"files written durably as a restore writes them {lim['write_files_fsync']['rate'] / MIB:.0f} MiB/s")
 
 
 def report(result):

@@ -20,7 +20,12 @@
 //! - `stat_walk`: seconds to list every directory under `DIR` and lstat every entry, as any
 //!   snapshot that notices in-place edits must (an edit through `mmap` shows only in the file's
 //!   stat), on one thread and on every core: the median of seven warm walks each. It is the
-//!   floor of a no-change snapshot, before the cost of starting a process.
+//!   floor of a no-change snapshot, before the cost of starting a process;
+//! - `write_files_fsync`: every file under `DIR` (all of them, whatever `--max-mib`), held in
+//!   memory, written into a new directory in `--scratch` as a durable restore writes them: on
+//!   eight threads, each to a temp file, its writeback started as it is written, fsynced and
+//!   renamed, then every directory fsynced; best of two. It is the floor of a durable restore,
+//!   which has the same files to make durable and decompression besides.
 
 #![expect(
     clippy::print_stdout,
@@ -69,6 +74,7 @@ fn main() {
         ),
         "write_fsync": write_limit(&buf, &args.scratch),
         "stat_walk": stat_walk_limit(&args.data),
+        "write_files_fsync": write_files_limit(&args.data, &args.scratch),
     });
     println!("{}", serde_json::to_string_pretty(&doc).unwrap());
 }
@@ -254,6 +260,90 @@ fn write_limit(buf: &[u8], dir: &Path) -> serde_json::Value {
     std::fs::remove_file(&path).unwrap();
     json!({ "bytes": data.len(), "rate": rate(data.len(), secs) })
 }
+
+/// The files under `dir` written durably into new directories in `scratch`, as a restore writes
+/// them; best of two, both trees removed afterwards (removing the first before the second run
+/// would slow its file creation: ext4 scans recently freed inodes).
+fn write_files_limit(dir: &Path, scratch: &Path) -> serde_json::Value {
+    let files: Vec<(PathBuf, Vec<u8>)> = files(dir)
+        .into_iter()
+        .map(|path| {
+            let rel = path.strip_prefix(dir).unwrap().to_path_buf();
+            let bytes = std::fs::read(&path).unwrap();
+            (rel, bytes)
+        })
+        .collect();
+    let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
+    let mut outs = Vec::new();
+    let secs = best_of(2, || {
+        let out = scratch.join(format!(
+            "limits-files-{}-{}",
+            std::process::id(),
+            outs.len()
+        ));
+        write_files_durably(&files, &out);
+        outs.push(out);
+    });
+    for out in outs {
+        std::fs::remove_dir_all(out).unwrap();
+    }
+    json!({ "files": files.len(), "bytes": bytes, "rate": rate(bytes, secs) })
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a benchmark of the disk, outside the store and its commit protocol"
+)]
+fn write_files_durably(files: &[(PathBuf, Vec<u8>)], out: &Path) {
+    let mut dirs = std::collections::BTreeSet::from([out.to_path_buf()]);
+    for (rel, _) in files {
+        let mut parent = rel.parent();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            dirs.insert(out.join(p));
+            parent = p.parent();
+        }
+    }
+    for d in &dirs {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(8)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        files.par_iter().for_each(|(rel, bytes)| {
+            let path = out.join(rel);
+            let temp = path.with_extension("limits-tmp");
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+                .unwrap();
+            let mut at = 0;
+            for part in bytes.chunks(MIB) {
+                f.write_all(part).unwrap();
+                start_writeback(&f, at, part.len());
+                at += part.len();
+            }
+            f.sync_all().unwrap();
+            std::fs::rename(&temp, &path).unwrap();
+        });
+    });
+    for d in dirs.iter().rev() {
+        std::fs::File::open(d).unwrap().sync_all().unwrap();
+    }
+}
+
+/// As the restore does (`posix_fadvise(DONTNEED)` starts the range's writeback).
+#[cfg(target_os = "linux")]
+fn start_writeback(f: &std::fs::File, at: usize, len: usize) {
+    if let Some(len) = std::num::NonZeroU64::new(len as u64) {
+        let _ = rustix::fs::fadvise(f, at as u64, Some(len), rustix::fs::Advice::DontNeed);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_f: &std::fs::File, _at: usize, _len: usize) {}
 
 /// Every directory under `dir` listed and every entry lstat'ed (relative to its directory, as
 /// `std::fs::DirEntry::metadata` does), warm: median seconds of seven walks on one thread and of
