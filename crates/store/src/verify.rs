@@ -92,7 +92,7 @@ impl Store {
     pub fn verify_with(&self, read_data: bool, progress: &Progress) -> Result<VerifyReport> {
         let _lock = self.lock_shared()?;
         let (snapshots, records, users) = {
-            let mut conn = self.conn_to_write()?;
+            let mut conn = self.conn();
             // One read transaction: the snapshot list and the references must be of the same
             // moment, or a snapshot committed in between would have its record counted as data.
             let tx = conn
