@@ -24,8 +24,13 @@
 //! - `write_files_fsync`: every file under `DIR` (all of them, whatever `--max-mib`), held in
 //!   memory, written into a new directory in `--scratch` as a durable restore writes them: on
 //!   eight threads, each to a temp file, its writeback started as it is written, fsynced and
-//!   renamed, then every directory fsynced; best of two. It is the floor of a durable restore,
-//!   which has the same files to make durable and decompression besides.
+//!   renamed, then every directory fsynced; best of two. It estimates the floor of a durable
+//!   restore, which has the same files to make durable and decompression besides. The whole
+//!   dataset is held in memory for it (about 1 GiB at scale 1.0). With `--keep-written` the two
+//!   written trees stay (their paths are in `written_trees`) for the caller to remove later:
+//!   removing thousands of files slows the next file creations on ext4 without a journal.
+//!
+//! `.autosave`, `.git` and the generator's `.complete` marker are skipped everywhere.
 
 #![expect(
     clippy::print_stdout,
@@ -74,7 +79,7 @@ fn main() {
         ),
         "write_fsync": write_limit(&buf, &args.scratch),
         "stat_walk": stat_walk_limit(&args.data),
-        "write_files_fsync": write_files_limit(&args.data, &args.scratch),
+        "write_files_fsync": write_files_limit(&args.data, &args.scratch, args.keep_written),
     });
     println!("{}", serde_json::to_string_pretty(&doc).unwrap());
 }
@@ -83,6 +88,7 @@ struct Args {
     data: PathBuf,
     scratch: PathBuf,
     max_bytes: usize,
+    keep_written: bool,
 }
 
 impl Args {
@@ -103,6 +109,7 @@ impl Args {
             data,
             scratch,
             max_bytes: max_mib * MIB,
+            keep_written: args.iter().any(|a| a == "--keep-written"),
         }
     }
 }
@@ -125,8 +132,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
-        let name = entry.file_name();
-        if name == ".autosave" || name == ".git" {
+        if skipped(&entry.file_name()) {
             continue;
         }
         let kind = entry.file_type().unwrap();
@@ -138,6 +144,11 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// Names the measurements pass over: stores, repositories and the generator's marker.
+fn skipped(name: &std::ffi::OsStr) -> bool {
+    name == ".autosave" || name == ".git" || name == ".complete"
 }
 
 /// The widest SIMD path `xxhash-rust` was compiled for (it selects one with `cfg`).
@@ -264,7 +275,7 @@ fn write_limit(buf: &[u8], dir: &Path) -> serde_json::Value {
 /// The files under `dir` written durably into new directories in `scratch`, as a restore writes
 /// them; best of two, both trees removed afterwards (removing the first before the second run
 /// would slow its file creation: ext4 scans recently freed inodes).
-fn write_files_limit(dir: &Path, scratch: &Path) -> serde_json::Value {
+fn write_files_limit(dir: &Path, scratch: &Path, keep: bool) -> serde_json::Value {
     let files: Vec<(PathBuf, Vec<u8>)> = files(dir)
         .into_iter()
         .map(|path| {
@@ -284,10 +295,17 @@ fn write_files_limit(dir: &Path, scratch: &Path) -> serde_json::Value {
         write_files_durably(&files, &out);
         outs.push(out);
     });
-    for out in outs {
-        std::fs::remove_dir_all(out).unwrap();
+    if !keep {
+        for out in &outs {
+            std::fs::remove_dir_all(out).unwrap();
+        }
     }
-    json!({ "files": files.len(), "bytes": bytes, "rate": rate(bytes, secs) })
+    json!({
+        "files": files.len(),
+        "bytes": bytes,
+        "rate": rate(bytes, secs),
+        "written_trees": if keep { outs } else { Vec::new() },
+    })
 }
 
 #[expect(
@@ -311,9 +329,9 @@ fn write_files_durably(files: &[(PathBuf, Vec<u8>)], out: &Path) {
         .build()
         .unwrap();
     pool.install(|| {
-        files.par_iter().for_each(|(rel, bytes)| {
+        files.par_iter().enumerate().for_each(|(i, (rel, bytes))| {
             let path = out.join(rel);
-            let temp = path.with_extension("limits-tmp");
+            let temp = path.with_file_name(format!(".limits-tmp-{i}"));
             let mut f = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -365,6 +383,9 @@ fn walk_one(dir: &Path) -> usize {
     let mut n = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
+        if skipped(&entry.file_name()) {
+            continue;
+        }
         let meta = entry.metadata().unwrap();
         n += 1;
         if meta.is_dir() {
@@ -378,6 +399,9 @@ fn walk_par<'s>(s: &rayon::Scope<'s>, dir: PathBuf, n: &'s std::sync::atomic::At
     let mut here = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let entry = entry.unwrap();
+        if skipped(&entry.file_name()) {
+            continue;
+        }
         let meta = entry.metadata().unwrap();
         here += 1;
         if meta.is_dir() {

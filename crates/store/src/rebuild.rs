@@ -18,6 +18,7 @@ use crate::index::{self, BlobRow};
 use crate::lock;
 use crate::snapshot::{NewSnapshot, RecordV1};
 use crate::store::{Options, Store};
+use crate::vfs;
 
 /// Given a manifest's bytes, the blobs it references; `None` if they do not decode.
 pub type RefsOf<'a> = &'a dyn Fn(&[u8]) -> Option<Vec<Digest>>;
@@ -76,6 +77,9 @@ impl Store {
         found.records.retain(|(digest, _)| !swept.contains(digest));
         index::remove_files(&index_path)?;
         let mut conn = index::open(&index_path, true, options.busy_timeout)?;
+        // ORDER: the new index's and its WAL's names are durable before anything is committed
+        // into them (the old index, which held the rescued inline blobs, is gone already).
+        vfs::sync_dir(&*options.vfs, root)?;
         let durable = index::commits_are_durable(&conn)?;
         let mut report = RebuildReport {
             blob_files: found.rows.len() as u64,

@@ -1,6 +1,7 @@
 //! [`Store`]: opening and creating a store, reading blobs, listing and deleting snapshots.
 
 use std::io::ErrorKind;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -71,8 +72,8 @@ pub(crate) struct Inner {
     /// Whether SQLite makes a COMMIT durable before it returns (read back from the connection).
     durable_commits: bool,
     /// Whether this handle has made the index's directory durable since it opened the index
-    /// (see [`Store::conn_to_write`]).
-    wal_name_durable: std::sync::atomic::AtomicBool,
+    /// (see [`Store::conn_to_write`]). Read and set only while `conn` is locked.
+    wal_name_durable: AtomicBool,
     conn: Mutex<Connection>,
     known: Mutex<Known>,
 }
@@ -146,7 +147,7 @@ impl Store {
                 vfs: options.vfs.clone(),
                 zstd_level: options.zstd_level,
                 durable_commits,
-                wal_name_durable: std::sync::atomic::AtomicBool::new(false),
+                wal_name_durable: AtomicBool::new(false),
                 conn: Mutex::new(conn),
                 known: Mutex::new(Known::default()),
             }),
@@ -315,7 +316,6 @@ impl Store {
     /// created the WAL (another process's handle that created it may not have written yet).
     /// A handle that only reads, such as a snapshot of an unchanged tree, never pays for it.
     pub(crate) fn conn_to_write(&self) -> Result<MutexGuard<'_, Connection>> {
-        use std::sync::atomic::Ordering;
         let conn = self.conn();
         if !self.inner.wal_name_durable.load(Ordering::Acquire) {
             vfs::sync_dir(&*self.inner.vfs, &self.inner.root)?;

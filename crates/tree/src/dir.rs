@@ -41,29 +41,25 @@ pub fn snapshot_dir(store: &Store, root: &Path, spec: &SnapshotSpec) -> Result<W
     let root = std::fs::canonicalize(root).map_err(|e| Error::io("open", root, e))?;
     let names = CacheNames::of(&root);
     let unless = spec.unless_manifest;
-    // The walk and the reading of the last snapshot's record (and, when the caller skips an
-    // unchanged tree, of that tree's manifest) need nothing from each other: done at once, a
-    // snapshot of an unchanged tree costs the longer of the two rather than their sum.
+    // The walk and the reading of the last snapshot's record need nothing from each other;
+    // done at once, a snapshot of an unchanged tree costs the longer of the two rather than
+    // their sum. (Only the record: it takes no store lock, so the pool's thread that reads it
+    // never waits on a lock holder that may itself wait on the pool.)
     let (walked, loaded) = rayon::join(
         || walk(&root, store.root().as_std_path()),
         || -> Result<_> {
             let saved_record = store.load_cache(&names.record)?;
             let record = saved_record.as_deref().and_then(Record::decode);
-            let manifest = match (&record, unless) {
-                (Some(record), Some(skip)) if record.manifest == skip => {
-                    load_manifest(store, &skip)
-                }
-                _ => None,
-            };
-            Ok((saved_record, record, manifest))
+            Ok((saved_record, record))
         },
     );
     let walked = walked?;
-    let (saved_record, record, manifest) = loaded?;
+    let (saved_record, record) = loaded?;
     if let (Some(record), Some(skip)) = (&record, unless)
         && record.manifest == skip
         && let Some(report) = record.vouches_for(&walked)
-        && let Some(manifest) = manifest.filter(|m| m.entries().len() == walked.seen.len())
+        && let Some(manifest) =
+            load_manifest(store, &skip).filter(|m| m.entries().len() == walked.seen.len())
     {
         let bytes = walked.file_bytes();
         let meter = spec.progress.start(report.entries, bytes);

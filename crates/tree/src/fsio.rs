@@ -65,17 +65,24 @@ pub(crate) fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Re
 ///
 /// A restore fsyncs every file before its rename. Left alone, the kernel holds a file's dirty
 /// pages until that fsync, so the disk idles while bytes are decompressed and then writes the
-/// whole file at once. Started here, as each part is written, the writing overlaps the
+/// whole file at once. Started here, as each large part is written, the writing overlaps the
 /// decompression and the fsync finds most of the file on the disk already.
 ///
-/// On Linux this is `posix_fadvise(POSIX_FADV_DONTNEED)`, which starts writeback of the range's
-/// dirty pages (and drops only pages already clean, which the restore does not read again).
-/// Best effort: it changes when the bytes reach the disk, never whether; the fsync still
-/// decides that, so an error here is ignored.
+/// On Linux this is `posix_fadvise(POSIX_FADV_DONTNEED)` over the range's whole pages: it starts
+/// writeback of their dirty pages and would drop the clean ones, of which there are none right
+/// after the write. Each call also drains the per-CPU page lists when it cannot drop a page, so
+/// it is made only for ranges of at least [`WRITEBACK_MIN`] bytes: smaller parts are fsynced
+/// soon enough anyway. Best effort: it changes when the bytes reach the disk, never whether;
+/// the fsync still decides that, so an error here is ignored.
 #[cfg(target_os = "linux")]
 pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
     use rustix::fs::{Advice, fadvise};
-    if let Some(len) = std::num::NonZeroU64::new(len) {
+    const PAGE: u64 = 4096;
+    let end = offset.saturating_add(len) / PAGE * PAGE;
+    if len < WRITEBACK_MIN || end <= offset {
+        return;
+    }
+    if let Some(len) = std::num::NonZeroU64::new(end - offset) {
         let _ = fadvise(file, offset, Some(len), Advice::DontNeed);
     }
 }
@@ -83,6 +90,9 @@ pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
 /// Starts writing a range of `file` to the disk now (a no-op on this platform).
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
+
+/// The smallest written range whose writeback [`start_writeback`] starts early.
+pub(crate) const WRITEBACK_MIN: u64 = 256 << 10;
 
 fn write_temp(
     temp: &Path,

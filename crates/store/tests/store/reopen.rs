@@ -102,6 +102,8 @@ fn open_or_create_opens_an_existing_store() {
 #[derive(Debug, Default)]
 struct Records {
     events: std::sync::Mutex<Vec<String>>,
+    /// While set, every directory fsync fails.
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl Records {
@@ -124,6 +126,9 @@ impl autosave_store::Vfs for Records {
         StdFs.sync_file(path)
     }
     fn sync_dir(&self, path: &camino::Utf8Path) -> std::io::Result<()> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("injected fsync failure"));
+        }
         self.push(format!("sync_dir {path}"));
         StdFs.sync_dir(path)
     }
@@ -209,5 +214,31 @@ fn a_handle_makes_the_wal_name_durable_before_its_first_commit_and_reads_never_p
     assert_eq!(
         store.load_cache("dir-record:x").unwrap().as_deref(),
         Some(&b"again"[..])
+    );
+}
+
+#[test]
+fn a_failed_wal_directory_fsync_fails_the_write_with_nothing_committed_and_the_next_write_retries()
+{
+    let (_dir, store) = new_store();
+    store.save_cache("dir-record:x", b"first").unwrap();
+    let path = store.root().to_owned();
+    drop(store);
+    let (store, vfs) = open_recorded(&path);
+    vfs.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = store.save_cache("dir-record:x", b"second").unwrap_err();
+    assert!(err.to_string().contains("injected fsync failure"), "{err}");
+    assert_eq!(vfs.events(), Vec::<String>::new(), "nothing committed");
+    assert_eq!(
+        store.load_cache("dir-record:x").unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+    vfs.failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    store.save_cache("dir-record:x", b"third").unwrap();
+    assert_eq!(dir_syncs(&vfs.events(), &path), (1, 1));
+    assert_eq!(
+        store.load_cache("dir-record:x").unwrap().as_deref(),
+        Some(&b"third"[..])
     );
 }
