@@ -1,4 +1,4 @@
-use autosave_store::{Digest, Error, GcOptions, GcRefusal, Options, StdFs, UnindexedRecords};
+use autosave_store::{Digest, Error, GcOptions, GcRefusal, Options, UnindexedRecords};
 
 use crate::{
     blob_file, commit, compressible_bytes, files_under, new_store, new_store_with, random_bytes,
@@ -175,42 +175,11 @@ struct StopsBeforeUnlink {
     killed: std::sync::atomic::AtomicBool,
 }
 
-impl autosave_store::Vfs for StopsBeforeUnlink {
-    fn create_dir(&self, path: &camino::Utf8Path) -> std::io::Result<()> {
-        StdFs.create_dir(path)
-    }
-    fn write_new(&self, path: &camino::Utf8Path, parts: &[&[u8]]) -> std::io::Result<()> {
-        StdFs.write_new(path, parts)
-    }
-    fn sync_file(&self, path: &camino::Utf8Path) -> std::io::Result<()> {
-        StdFs.sync_file(path)
-    }
-    fn sync_dir(&self, path: &camino::Utf8Path) -> std::io::Result<()> {
-        StdFs.sync_dir(path)
-    }
-    fn link(&self, from: &camino::Utf8Path, to: &camino::Utf8Path) -> std::io::Result<()> {
-        StdFs.link(from, to)
-    }
-    fn rename(&self, from: &camino::Utf8Path, to: &camino::Utf8Path) -> std::io::Result<()> {
-        StdFs.rename(from, to)
-    }
-    fn remove_file(&self, path: &camino::Utf8Path) -> std::io::Result<()> {
-        if self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(std::io::Error::other("stopped before unlinking"));
-        }
-        StdFs.remove_file(path)
-    }
-    fn read(&self, path: &camino::Utf8Path) -> std::io::Result<Vec<u8>> {
-        StdFs.read(path)
-    }
-    fn file_len(&self, path: &camino::Utf8Path) -> std::io::Result<Option<u64>> {
-        StdFs.file_len(path)
-    }
-    fn list_dir(&self, path: &camino::Utf8Path) -> std::io::Result<Vec<String>> {
-        StdFs.list_dir(path)
-    }
-    fn is_dir(&self, path: &camino::Utf8Path) -> bool {
-        StdFs.is_dir(path)
+impl crate::Hooks for StopsBeforeUnlink {
+    fn remove_file(&self, _path: &camino::Utf8Path) -> Option<std::io::Result<()>> {
+        self.stopped
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .then(|| Err(std::io::Error::other("stopped before unlinking")))
     }
     fn before_commit(&self, _needs: &[camino::Utf8PathBuf]) -> std::io::Result<()> {
         if self.killed.load(std::sync::atomic::Ordering::SeqCst) {
@@ -225,11 +194,11 @@ impl autosave_store::Vfs for StopsBeforeUnlink {
 fn store_with_a_stopped_gc() -> (
     tempfile::TempDir,
     autosave_store::Store,
-    std::sync::Arc<StopsBeforeUnlink>,
+    std::sync::Arc<crate::Hooked<StopsBeforeUnlink>>,
     Vec<u8>,
     Digest,
 ) {
-    let vfs = std::sync::Arc::new(StopsBeforeUnlink::default());
+    let vfs = std::sync::Arc::new(crate::Hooked(StopsBeforeUnlink::default()));
     let (dir, store) = new_store_with(Options {
         vfs: vfs.clone(),
         ..Options::default()

@@ -21,8 +21,80 @@ mod reopen;
 mod roundtrip;
 mod verify;
 
-use autosave_store::{Digest, NewSnapshot, Options, SnapshotId, SnapshotKind, Store};
+use autosave_store::{Digest, NewSnapshot, Options, SnapshotId, SnapshotKind, StdFs, Store};
 use camino::{Utf8Path, Utf8PathBuf};
+
+/// What a test changes of the real filesystem: a hook that returns `None`, or is left out,
+/// leaves the call to [`autosave_store::StdFs`].
+pub(crate) trait Hooks: Send + Sync + std::fmt::Debug {
+    fn sync_dir(&self, _path: &Utf8Path) -> Option<std::io::Result<()>> {
+        None
+    }
+    fn remove_file(&self, _path: &Utf8Path) -> Option<std::io::Result<()>> {
+        None
+    }
+    fn before_commit(&self, _needs: &[Utf8PathBuf]) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn after_commit(&self, _index: &Utf8Path, _durable: bool) {}
+}
+
+/// The real filesystem with a test's [`Hooks`] (which it derefs to).
+#[derive(Debug, Default)]
+pub(crate) struct Hooked<H>(pub(crate) H);
+
+impl<H> std::ops::Deref for Hooked<H> {
+    type Target = H;
+    fn deref(&self) -> &H {
+        &self.0
+    }
+}
+
+impl<H: Hooks> autosave_store::Vfs for Hooked<H> {
+    fn create_dir(&self, path: &Utf8Path) -> std::io::Result<()> {
+        StdFs.create_dir(path)
+    }
+    fn write_new(&self, path: &Utf8Path, parts: &[&[u8]]) -> std::io::Result<()> {
+        StdFs.write_new(path, parts)
+    }
+    fn sync_file(&self, path: &Utf8Path) -> std::io::Result<()> {
+        StdFs.sync_file(path)
+    }
+    fn sync_dir(&self, path: &Utf8Path) -> std::io::Result<()> {
+        self.0
+            .sync_dir(path)
+            .unwrap_or_else(|| StdFs.sync_dir(path))
+    }
+    fn link(&self, from: &Utf8Path, to: &Utf8Path) -> std::io::Result<()> {
+        StdFs.link(from, to)
+    }
+    fn rename(&self, from: &Utf8Path, to: &Utf8Path) -> std::io::Result<()> {
+        StdFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Utf8Path) -> std::io::Result<()> {
+        self.0
+            .remove_file(path)
+            .unwrap_or_else(|| StdFs.remove_file(path))
+    }
+    fn read(&self, path: &Utf8Path) -> std::io::Result<Vec<u8>> {
+        StdFs.read(path)
+    }
+    fn file_len(&self, path: &Utf8Path) -> std::io::Result<Option<u64>> {
+        StdFs.file_len(path)
+    }
+    fn list_dir(&self, path: &Utf8Path) -> std::io::Result<Vec<String>> {
+        StdFs.list_dir(path)
+    }
+    fn is_dir(&self, path: &Utf8Path) -> bool {
+        StdFs.is_dir(path)
+    }
+    fn before_commit(&self, needs: &[Utf8PathBuf]) -> std::io::Result<()> {
+        self.0.before_commit(needs)
+    }
+    fn after_commit(&self, index: &Utf8Path, durable: bool) {
+        self.0.after_commit(index, durable);
+    }
+}
 
 /// A fresh store in a temp directory; the directory lives as long as the returned guard.
 pub(crate) fn new_store() -> (tempfile::TempDir, Store) {

@@ -1,4 +1,4 @@
-use autosave_store::{ChunkParams, HashAlgo, Options, SnapshotKind, StdFs, Store};
+use autosave_store::{ChunkParams, HashAlgo, Options, SnapshotKind, Store};
 
 use crate::{commit, compressible_bytes, new_store, new_store_with, random_bytes};
 
@@ -115,51 +115,21 @@ impl Records {
     }
 }
 
-impl autosave_store::Vfs for Records {
-    fn create_dir(&self, path: &camino::Utf8Path) -> std::io::Result<()> {
-        StdFs.create_dir(path)
-    }
-    fn write_new(&self, path: &camino::Utf8Path, parts: &[&[u8]]) -> std::io::Result<()> {
-        StdFs.write_new(path, parts)
-    }
-    fn sync_file(&self, path: &camino::Utf8Path) -> std::io::Result<()> {
-        StdFs.sync_file(path)
-    }
-    fn sync_dir(&self, path: &camino::Utf8Path) -> std::io::Result<()> {
+impl crate::Hooks for Records {
+    fn sync_dir(&self, path: &camino::Utf8Path) -> Option<std::io::Result<()>> {
         if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(std::io::Error::other("injected fsync failure"));
+            return Some(Err(std::io::Error::other("injected fsync failure")));
         }
         self.push(format!("sync_dir {path}"));
-        StdFs.sync_dir(path)
-    }
-    fn link(&self, from: &camino::Utf8Path, to: &camino::Utf8Path) -> std::io::Result<()> {
-        StdFs.link(from, to)
-    }
-    fn rename(&self, from: &camino::Utf8Path, to: &camino::Utf8Path) -> std::io::Result<()> {
-        StdFs.rename(from, to)
-    }
-    fn remove_file(&self, path: &camino::Utf8Path) -> std::io::Result<()> {
-        StdFs.remove_file(path)
-    }
-    fn read(&self, path: &camino::Utf8Path) -> std::io::Result<Vec<u8>> {
-        StdFs.read(path)
-    }
-    fn file_len(&self, path: &camino::Utf8Path) -> std::io::Result<Option<u64>> {
-        StdFs.file_len(path)
-    }
-    fn list_dir(&self, path: &camino::Utf8Path) -> std::io::Result<Vec<String>> {
-        StdFs.list_dir(path)
-    }
-    fn is_dir(&self, path: &camino::Utf8Path) -> bool {
-        StdFs.is_dir(path)
+        None
     }
     fn after_commit(&self, _index: &camino::Utf8Path, _durable: bool) {
         self.push("commit".to_owned());
     }
 }
 
-fn open_recorded(path: &camino::Utf8Path) -> (Store, std::sync::Arc<Records>) {
-    let vfs = std::sync::Arc::new(Records::default());
+fn open_recorded(path: &camino::Utf8Path) -> (Store, std::sync::Arc<crate::Hooked<Records>>) {
+    let vfs = std::sync::Arc::new(crate::Hooked(Records::default()));
     let options = Options {
         vfs: vfs.clone(),
         ..Options::default()
