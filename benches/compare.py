@@ -114,13 +114,18 @@ def run(cmd, log_path, cwd=None, env=None):
         return seconds, rss, f.read()
 
 
+def remove_run_logs(log_path):
+    """Removes the files `run` wrote for `log_path`."""
+    for suffix in ("", ".err", ".rss"):
+        if os.path.exists(log_path + suffix):
+            os.remove(log_path + suffix)
+
+
 def rss_method():
     """How peak RSS is measured, and the smallest figure the method can give (`true`'s)."""
     probe = os.path.join(DATA, "rss-probe.out")
     _, floor, _ = run(["true"], probe)
-    for suffix in ("", ".err", ".rss"):
-        if os.path.exists(probe + suffix):
-            os.remove(probe + suffix)
+    remove_run_logs(probe)
     how = "GNU time %M (the tool's own ru_maxrss)" if GNU_TIME else \
         "wait4 ru_maxrss (includes this script's RSS at spawn: a fork inherits it)"
     return {"method": how, "floor_kib": floor}
@@ -380,9 +385,7 @@ def spawn_seconds(scratch, runs=15):
     """Median seconds to start and wait for `true`, timed as every tool's step is (`run`)."""
     probe = os.path.join(scratch, "spawn-probe.out")
     times = sorted(run(["true"], probe)[0] for _ in range(runs))
-    for suffix in ("", ".err", ".rss"):
-        if os.path.exists(probe + suffix):
-            os.remove(probe + suffix)
+    remove_run_logs(probe)
     return times[runs // 2]
 
 

@@ -379,48 +379,37 @@ fn stat_walk_limit(dir: &Path) -> serde_json::Value {
     json!({ "entries": entries, "one_thread_s": one_thread, "parallel_s": parallel })
 }
 
-fn walk_one(dir: &Path) -> usize {
+/// Lists `dir` and lstats each of its entries; hands each subdirectory to `subdir` and returns
+/// how many entries there were.
+fn lstat_entries(dir: &Path, mut subdir: impl FnMut(PathBuf)) -> usize {
     let mut n = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
         if skipped(&entry.file_name()) {
             continue;
         }
-        let meta = entry.metadata().unwrap();
         n += 1;
-        if meta.is_dir() {
-            n += walk_one(&entry.path());
+        if entry.metadata().unwrap().is_dir() {
+            subdir(entry.path());
         }
     }
     n
 }
 
+fn walk_one(dir: &Path) -> usize {
+    let mut below = 0;
+    let here = lstat_entries(dir, |sub| below += walk_one(&sub));
+    here + below
+}
+
 fn walk_par<'s>(s: &rayon::Scope<'s>, dir: PathBuf, n: &'s std::sync::atomic::AtomicUsize) {
-    let mut here = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let entry = entry.unwrap();
-        if skipped(&entry.file_name()) {
-            continue;
-        }
-        let meta = entry.metadata().unwrap();
-        here += 1;
-        if meta.is_dir() {
-            let sub = entry.path();
-            s.spawn(move |s| walk_par(s, sub, n));
-        }
-    }
+    let here = lstat_entries(&dir, |sub| s.spawn(move |s| walk_par(s, sub, n)));
     n.fetch_add(here, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Median of `n` runs, in seconds.
-fn median_of(n: usize, mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
+fn median_of(n: usize, f: impl FnMut()) -> f64 {
+    let mut times = seconds_of(n, f);
     times.sort_by(f64::total_cmp);
     times[n / 2]
 }
@@ -430,12 +419,17 @@ fn rate(bytes: usize, secs: f64) -> f64 {
 }
 
 /// Fastest of `n` runs, in seconds.
-fn best_of(n: usize, mut f: impl FnMut()) -> f64 {
+fn best_of(n: usize, f: impl FnMut()) -> f64 {
+    seconds_of(n, f).into_iter().fold(f64::MAX, f64::min)
+}
+
+/// The seconds each of `n` runs of `f` took.
+fn seconds_of(n: usize, mut f: impl FnMut()) -> Vec<f64> {
     (0..n)
         .map(|_| {
             let t = Instant::now();
             f();
             t.elapsed().as_secs_f64()
         })
-        .fold(f64::MAX, f64::min)
+        .collect()
 }
