@@ -388,7 +388,7 @@ struct FirstRound {
     time: Duration,
     limits: Limits,
     store: Store,
-    written: autosave::tree::Written,
+    written: autosave::tree::DirWritten,
 }
 
 /// The machine's limits, measured now.

@@ -4,19 +4,17 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
-use autosave_store::{Digest, Store};
+use autosave_store::{Digest, SnapshotId, Store};
 use rayon::prelude::*;
 
 use crate::cache::{ChangeCache, FileStat, RACY_MARGIN_NS};
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
 use crate::meta::Meta;
 use crate::node::{Node, Source};
 use crate::path::EntryPath;
-use crate::write::{EntryError, Report, SnapshotSpec, Written, write_snapshot};
+use crate::write::{EntryError, Report, SnapshotSpec, write_snapshot};
 
 /// Kind of a regular file's entry.
 pub const KIND_FILE: &str = "file";
@@ -35,8 +33,37 @@ pub const STORE_DIR_NAME: &str = ".autosave";
 /// the walk finds every name exactly as that snapshot saw it (same names, kinds, modes, link
 /// targets, and file statuses that were not racily clean), the tree is that manifest's without
 /// anything more being looked at: a no-change snapshot by a new process costs the walk and
-/// little else.
-pub fn snapshot_dir(store: &Store, root: &Path, spec: &SnapshotSpec) -> Result<Written> {
+/// little else. (Not even the manifest is read then, which is why the outcome is a
+/// [`DirWritten`] rather than a [`Written`](crate::Written) with its entries:
+/// [`load_manifest`](crate::load_manifest) reads them.)
+///
+/// ```
+/// use autosave_store::{SnapshotKind, Store};
+/// use autosave_tree::{SnapshotSpec, load_manifest, snapshot_dir};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let project = dir.path().join("project");
+/// std::fs::create_dir_all(project.join("data"))?;
+/// std::fs::write(project.join("data/run.csv"), "t,v\n0,1\n")?;
+/// let path = camino::Utf8Path::from_path(&project).expect("UTF-8").join(".autosave");
+/// let store = Store::open_or_create(&path)?;
+///
+/// let first = snapshot_dir(&store, &project, &SnapshotSpec::new(SnapshotKind::Autosave))?;
+/// assert!(first.snapshot.is_some());
+/// assert_eq!(first.entries, 1);
+///
+/// // Nothing changed since the newest snapshot: nothing is read and nothing recorded.
+/// let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
+/// spec.unless_manifest = Some(first.manifest);
+/// let again = snapshot_dir(&store, &project, &spec)?;
+/// assert_eq!((again.snapshot, again.manifest), (None, first.manifest));
+///
+/// let manifest = load_manifest(&store, &again.manifest)?;
+/// assert_eq!(manifest.entries()[0].path.to_string(), "data/run.csv");
+/// # Ok(())
+/// # }
+/// ```
+pub fn snapshot_dir(store: &Store, root: &Path, spec: &SnapshotSpec) -> Result<DirWritten> {
     let start = Instant::now();
     let root = std::fs::canonicalize(root).map_err(|e| Error::io("open", root, e))?;
     let names = CacheNames::of(&root);
@@ -58,16 +85,15 @@ pub fn snapshot_dir(store: &Store, root: &Path, spec: &SnapshotSpec) -> Result<W
     if let (Some(record), Some(skip)) = (&record, unless)
         && record.manifest == skip
         && let Some(report) = record.vouches_for(&walked)
-        && let Some(manifest) =
-            load_manifest(store, &skip).filter(|m| m.entries().len() == walked.seen.len())
     {
         let bytes = walked.file_bytes();
         let meter = spec.progress.start(report.entries, bytes);
         meter.advance(report.entries, bytes);
-        return Ok(Written {
+        // A record is kept only for a snapshot without errors: its manifest holds every name.
+        return Ok(DirWritten {
             snapshot: None,
             manifest: skip,
-            entries: manifest,
+            entries: report.entries,
             report: Report {
                 duration: start.elapsed(),
                 ..report
@@ -106,7 +132,27 @@ pub fn snapshot_dir(store: &Store, root: &Path, spec: &SnapshotSpec) -> Result<W
     errors.append(&mut written.report.errors);
     written.report.errors = errors;
     written.report.duration = start.elapsed();
-    Ok(written)
+    Ok(DirWritten {
+        snapshot: written.snapshot,
+        manifest: written.manifest,
+        entries: written.entries.entries().len() as u64,
+        report: written.report,
+    })
+}
+
+/// The outcome of [`snapshot_dir`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DirWritten {
+    /// The new snapshot, or `None` if [`SnapshotSpec::unless_manifest`] matched.
+    pub snapshot: Option<SnapshotId>,
+    /// The manifest's digest.
+    pub manifest: Digest,
+    /// How many entries the manifest holds: the names snapshotted, without those that could
+    /// not be read (which are in [`Report::errors`]).
+    pub entries: u64,
+    /// What it cost.
+    pub report: Report,
 }
 
 /// The names of the two caches a directory keeps in its store.
@@ -124,12 +170,6 @@ impl CacheNames {
             record: format!("dir-record:{}", root.display()),
         }
     }
-}
-
-/// The manifest `digest` from the store, if it is there and intact.
-fn load_manifest(store: &Store, digest: &Digest) -> Option<Arc<Manifest>> {
-    let bytes = store.get(digest).ok()??;
-    Manifest::decode(&bytes).ok().map(Arc::new)
 }
 
 /// The nodes of a directory tree, skipping `.autosave` directories and `exclude` (the store's

@@ -9,7 +9,7 @@
 //!   version token or file status changed, hashing and compressing in parallel, and returns a
 //!   truthful [`Report`].
 //! - [`Manifest`]: the sorted entries of a snapshot, stored as a blob; [`diff`] compares two.
-//! - [`restore_dir`], [`snapshot_dir`]: directory trees in and out.
+//! - [`restore_dir`], [`snapshot_dir`] (with its [`DirWritten`]): directory trees in and out.
 //!
 //! ```
 //! use autosave_store::{SnapshotKind, Store};
@@ -61,7 +61,9 @@ mod write;
 
 pub use cache::{ChangeCache, FileStat, RACY_MARGIN_NS};
 pub use diff::{Change, diff};
-pub use dir::{KIND_DIR, KIND_FILE, KIND_SYMLINK, STORE_DIR_NAME, dir_nodes, snapshot_dir};
+pub use dir::{
+    DirWritten, KIND_DIR, KIND_FILE, KIND_SYMLINK, STORE_DIR_NAME, dir_nodes, snapshot_dir,
+};
 pub use error::{Error, Result};
 pub use ingest::INLINE_MAX;
 pub use manifest::{Chunk, Content, Manifest, ManifestEntry};

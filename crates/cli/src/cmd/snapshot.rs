@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use autosave::store::{Progress, SnapshotKind, Store};
-use autosave::tree::{self, SnapshotSpec, Written};
+use autosave::tree::{self, DirWritten, SnapshotSpec};
 use serde::Serialize;
 
 use super::Ctx;
@@ -33,13 +33,13 @@ pub(crate) struct EntryErrorDoc {
     pub(crate) error: String,
 }
 
-impl From<&Written> for SnapshotDoc {
-    fn from(w: &Written) -> Self {
+impl From<&DirWritten> for SnapshotDoc {
+    fn from(w: &DirWritten) -> Self {
         let r = &w.report;
         Self {
             snapshot: w.snapshot.map(|id| id.0),
             manifest: w.manifest.to_string(),
-            entries: w.entries.entries().len() as u64,
+            entries: w.entries,
             skipped_stat: r.skipped_stat,
             hashed: r.hashed,
             bytes_hashed: r.bytes_hashed,
@@ -143,7 +143,7 @@ pub(crate) fn take(
     label: Option<&str>,
     unless: Option<autosave::store::Digest>,
     progress: Progress,
-) -> Result<Written> {
+) -> Result<DirWritten> {
     let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
     spec.label = label.map_or_else(|| default_label(dir), str::to_owned);
     spec.parent = store.latest()?.map(|s| s.id);

@@ -3,7 +3,10 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use autosave_store::SnapshotKind;
-use autosave_tree::{RestoreOptions, SnapshotSpec, restore_dir, snapshot_dir};
+use autosave_store::Store;
+use autosave_tree::{
+    DirWritten, RestoreOptions, SnapshotSpec, load_manifest, restore_dir, snapshot_dir,
+};
 
 use crate::{new_store, random_bytes};
 
@@ -70,8 +73,9 @@ fn describe(root: &Path) -> Vec<(String, String)> {
 }
 
 /// The paths of a snapshot's entries, as text.
-fn entry_paths(w: &autosave_tree::Written) -> Vec<String> {
-    w.entries
+fn entry_paths(store: &Store, w: &DirWritten) -> Vec<String> {
+    load_manifest(store, &w.manifest)
+        .unwrap()
         .entries()
         .iter()
         .map(|e| e.path.to_string())
@@ -92,7 +96,9 @@ fn a_directory_round_trips_with_modes_mtimes_symlinks_and_empty_directories() {
     let w = snapshot_dir(&store, &src, &SnapshotSpec::new(SnapshotKind::Explicit)).unwrap();
     assert!(w.report.errors.is_empty(), "{:?}", w.report.errors);
     let target = dir.path().join("restored");
-    let report = restore_dir(&store, &w.entries, &target, &RestoreOptions::default()).unwrap();
+    let manifest = load_manifest(&store, &w.manifest).unwrap();
+    assert_eq!(w.entries, manifest.entries().len() as u64);
+    let report = restore_dir(&store, &manifest, &target, &RestoreOptions::default()).unwrap();
     assert_eq!((report.files, report.symlinks, report.dirs), (5, 2, 1));
     assert_eq!(describe(&target), describe(&src));
 }
@@ -135,7 +141,7 @@ fn the_store_directory_itself_is_never_snapshotted() {
     )
     .unwrap();
     let w = snapshot_dir(&store, &src, &SnapshotSpec::new(SnapshotKind::Autosave)).unwrap();
-    assert_eq!(entry_paths(&w), ["a"]);
+    assert_eq!(entry_paths(&store, &w), ["a"]);
 }
 
 #[test]
@@ -151,7 +157,7 @@ fn a_store_inside_the_tree_under_another_name_is_never_snapshotted() {
     let spec = SnapshotSpec::new(SnapshotKind::Autosave);
     for _ in 0..2 {
         let w = snapshot_dir(&store, &src, &spec).unwrap();
-        assert_eq!(entry_paths(&w), ["sub/a"]);
+        assert_eq!(entry_paths(&store, &w), ["sub/a"]);
     }
 }
 

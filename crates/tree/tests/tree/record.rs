@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use autosave_store::{Digest, SnapshotKind, Store};
 use autosave_tree::{
-    ChangeCache, Report, SnapshotSpec, Written, dir_nodes, snapshot_dir, write_snapshot,
+    ChangeCache, DirWritten, Report, SnapshotSpec, dir_nodes, snapshot_dir, write_snapshot,
 };
 use proptest::prelude::*;
 
@@ -20,7 +20,7 @@ fn cache_name(kind: &str, root: &Path) -> String {
 }
 
 /// A snapshot of `root` by a new process, recording nothing if the tree is the newest snapshot's.
-fn again(store: &Store, root: &Path) -> Written {
+fn again(store: &Store, root: &Path) -> DirWritten {
     let store = Store::open(store.root()).unwrap();
     let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
     spec.unless_manifest = store.latest().unwrap().map(|s| s.manifest);
@@ -68,7 +68,7 @@ fn the_record_alone_vouches_for_an_unchanged_tree_as_the_full_check_does() {
     for w in [&by_record, &by_cache] {
         assert_eq!(w.snapshot, None);
         assert_eq!(w.manifest, first.manifest);
-        assert_eq!(w.entries.entries(), first.entries.entries());
+        assert_eq!(w.entries, first.entries);
     }
     assert_eq!(by_record.report.skipped_stat, 5);
     assert_eq!(

@@ -185,13 +185,13 @@ fn a_chunked_file_is_restored_byte_for_byte_with_its_mode() {
         &autosave_tree::SnapshotSpec::new(autosave_store::SnapshotKind::Autosave),
     )
     .unwrap();
-    let entry = w
-        .entries
+    let manifest = autosave_tree::load_manifest(&store, &w.manifest).unwrap();
+    let entry = manifest
         .get(&EntryPath::new(["deep", "er", "big.npy"]))
         .unwrap();
     assert!(matches!(&entry.content, Content::Chunks(c) if c.len() > 4));
     let target = dir.path().join("out");
-    let report = restore_dir(&store, &w.entries, &target, &RestoreOptions::default()).unwrap();
+    let report = restore_dir(&store, &manifest, &target, &RestoreOptions::default()).unwrap();
     assert_eq!(report.files, 2);
     assert_eq!(report.bytes, 700_000 + 5);
     assert!(std::fs::read(target.join("deep/er/big.npy")).unwrap() == big);
