@@ -115,10 +115,11 @@ pub enum Error {
         /// The blob.
         digest: Digest,
     },
-    /// The exclusive lock is held elsewhere (a writer or reader is active).
+    /// The exclusive lock is held elsewhere (a writer or reader is active; for
+    /// [`crate::Store::rebuild_index`], any open handle).
     #[error("store {path} is busy: another process is using it")]
     Busy {
-        /// The `LOCK` file.
+        /// The lock file: `LOCK`, or `OPEN` for a rebuild.
         path: Utf8PathBuf,
     },
     /// Garbage collection refused to run because it would be unsafe.

@@ -1,11 +1,14 @@
-//! `LOCK`: the advisory lock that keeps garbage collection away from writers and readers.
+//! `LOCK`: the advisory lock that keeps garbage collection away from writers and readers; and
+//! `OPEN`, which keeps an index rebuild away from every open handle.
 //!
-//! Every operation opens a fresh descriptor, so two operations in one process exclude each other
-//! just as two processes do (flock locks belong to the open file description). Writers and
-//! readers share the lock; GC and repair take it exclusively and never wait for it.
+//! Every operation opens a fresh descriptor of `LOCK`, so two operations in one process exclude
+//! each other just as two processes do (flock locks belong to the open file description).
+//! Writers and readers share the lock; GC and repair take it exclusively and never wait for it.
+//! Each handle holds `OPEN` shared from before it opens the index until it is dropped; a rebuild
+//! takes it exclusively, never waiting, before it removes the index.
 //!
-//! `LOCK` holds no data; it is created here (not through the [`crate::Vfs`]) because it is only a
-//! target for `flock` and must exist on the real filesystem even under a simulated one.
+//! Neither file holds data; they are created here (not through the [`crate::Vfs`]) because they
+//! are only targets for `flock` and must exist on the real filesystem even under a simulated one.
 
 use std::fs::{File, OpenOptions, TryLockError};
 

@@ -56,8 +56,12 @@ struct Found {
 
 impl Store {
     /// Rebuilds `index.sqlite` of the store at `path` from `objects/` (and whatever inline blobs
-    /// the old index still holds intact), then opens the store. Takes the exclusive lock:
-    /// [`Error::Busy`] if anyone uses the store.
+    /// the old index still holds intact), then opens the store.
+    ///
+    /// Fails with [`Error::Busy`] at once if any handle has the store open, in this process or
+    /// another, even an idle one: such a handle would go on reading and committing into the
+    /// index this replaces, and its commits would be lost. Handles opened meanwhile wait for
+    /// the rebuild to finish.
     pub fn rebuild_index(
         path: impl AsRef<Utf8Path>,
         options: Options,
@@ -68,6 +72,8 @@ impl Store {
             crate::store::read_format(&*options.vfs, root)?.ok_or_else(|| Error::NoStore {
                 path: root.to_owned(),
             })?;
+        // ORDER: `OPEN` first: no handle has the old index open, and none opens it from now on.
+        let _open = lock::try_exclusive(&root.join("OPEN"))?;
         let _lock = lock::try_exclusive(&root.join("LOCK"))?;
         let index_path = root.join("index.sqlite");
         let inline = salvage_inline(&index_path, format.hash);
@@ -99,6 +105,7 @@ impl Store {
         options.vfs.after_commit(&index_path, durable);
         drop(conn);
         drop(_lock);
+        drop(_open);
         Ok((Self::open_with(root, options)?, report))
     }
 }

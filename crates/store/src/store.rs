@@ -76,6 +76,9 @@ pub(crate) struct Inner {
     wal_name_durable: AtomicBool,
     conn: Mutex<Connection>,
     known: Mutex<Known>,
+    /// `OPEN`, held shared for the handle's life: the index it has open is never replaced
+    /// under it (see [`Store::rebuild_index`]).
+    _open: LockGuard,
 }
 
 /// Digests known to have an index row, valid while the GC generation is unchanged.
@@ -96,6 +99,7 @@ const KNOWN_CAP: usize = 1 << 20;
 const OWN_NAMES: &[&str] = &[
     "FORMAT",
     "LOCK",
+    "OPEN",
     "index.sqlite",
     "index.sqlite-wal",
     "index.sqlite-shm",
@@ -138,6 +142,8 @@ impl Store {
     }
 
     fn open_existing(root: Utf8PathBuf, format: StoreFormat, options: &Options) -> Result<Self> {
+        // ORDER: before the index is opened, so a rebuild cannot replace it in between.
+        let open = lock::shared(&root.join("OPEN"))?;
         let conn = index::open(&root.join("index.sqlite"), false, options.busy_timeout)?;
         let durable_commits = index::commits_are_durable(&conn)?;
         Ok(Self {
@@ -150,6 +156,7 @@ impl Store {
                 wal_name_durable: AtomicBool::new(false),
                 conn: Mutex::new(conn),
                 known: Mutex::new(Known::default()),
+                _open: open,
             }),
         })
     }

@@ -1,7 +1,7 @@
 //! `autosave repair index`: rebuild the index from the blob files.
 //!
 //! Snapshot records and manifests are always files, so the index can be rebuilt from `objects/`
-//! alone (`Store::rebuild_index`, under the exclusive lock). Inline blobs the old index can still
+//! alone (`Store::rebuild_index`, under the exclusive locks: never while the store is open). Inline blobs the old index can still
 //! produce are carried over; `check` afterwards names any snapshot that needed one that is gone.
 
 use std::path::Path;
@@ -36,7 +36,18 @@ fn index(ctx: &Ctx) -> Result<Exit> {
     let path = ctx.store_path(Path::new(STORE_DIR_NAME))?;
     let spinner = ctx.out.spinner("rebuilding the index");
     let refs_of = |bytes: &[u8]| Manifest::decode(bytes).ok().map(|m| m.blobs());
-    let (store, r) = Store::rebuild_index(&path, Options::default(), &refs_of)?;
+    let (store, r) = Store::rebuild_index(&path, Options::default(), &refs_of).map_err(|e| {
+        let busy = matches!(e, autosave::store::Error::Busy { .. });
+        let e = anyhow::Error::new(e);
+        if busy {
+            e.context(
+                "the store is open in another program (an application's autosave session, \
+                 `autosave watch`, another command): close it, then repair the index",
+            )
+        } else {
+            e
+        }
+    })?;
     let verify = store.verify(false)?;
     drop(spinner);
     let doc = Doc {

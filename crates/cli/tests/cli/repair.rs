@@ -124,3 +124,17 @@ fn repair_index_replaces_a_garbage_index_and_every_intact_snapshot_reads_back() 
         }
     }
 }
+
+/// A program that has the store open (here this test, through the library) keeps `repair index`
+/// away: the index it holds open is not replaced under it. Once it closes, the repair runs.
+#[test]
+fn repair_index_refuses_while_another_program_has_the_store_open() {
+    let p = Project::with_snapshot();
+    let root = camino::Utf8PathBuf::try_from(p.store()).unwrap();
+    let open = autosave::store::Store::open(&root).unwrap();
+    let run = p.run(&["repair", "index"]).expect(11);
+    assert!(run.stderr.contains("open in another program"), "{run:?}");
+    assert_eq!(open.snapshots().unwrap().len(), 1);
+    drop(open);
+    p.run(&["repair", "index"]).ok();
+}

@@ -157,6 +157,45 @@ fn rebuild_is_refused_while_the_store_is_in_use() {
     drop(reader);
 }
 
+#[test]
+fn rebuild_is_refused_while_any_handle_is_open_even_an_idle_one() {
+    let (_dir, store, mut refs, contents) = setup();
+    let root = store.root().to_owned();
+    let idle = Store::open(&root).unwrap();
+    drop(store);
+    let refs_of = |refs: &Refs| {
+        let refs = refs.clone();
+        move |bytes: &[u8]| refs.get(bytes).cloned()
+    };
+    // The idle handle holds no operation's lock, only its index: replacing that index would
+    // leave the handle committing into a file no one else sees.
+    assert!(matches!(
+        Store::rebuild_index(&root, Options::default(), &refs_of(&refs)),
+        Err(Error::Busy { .. })
+    ));
+    let index = std::fs::metadata(root.join("index.sqlite")).unwrap();
+    commit_named(&idle, "third", &[&contents[0]], &mut refs);
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(root.join("index.sqlite")).unwrap()),
+        std::os::unix::fs::MetadataExt::ino(&index),
+        "the refused rebuild left the index in place"
+    );
+    drop(idle);
+
+    let (rebuilt, report) =
+        Store::rebuild_index(&root, Options::default(), &refs_of(&refs)).unwrap();
+    assert_eq!(
+        report.snapshots, 3,
+        "the idle handle's commit is in the index"
+    );
+    // A handle opened later (here, the one the rebuild returns) keeps the next rebuild away.
+    assert!(matches!(
+        Store::rebuild_index(&root, Options::default(), &refs_of(&refs)),
+        Err(Error::Busy { .. })
+    ));
+    drop(rebuilt);
+}
+
 /// The index files of a closed store, to put back later.
 fn save_index(root: &camino::Utf8Path) -> Vec<(String, Vec<u8>)> {
     ["", "-wal", "-shm"]
