@@ -110,8 +110,10 @@ pub fn restore_dir(
             meter.advance(1, 0);
         }
     }
-    // Files and symlinks in parallel: each waits on its fsync, so more threads than cores keep
-    // the disk and the decompression busy together.
+    // Files and symlinks in parallel. A durable restore has each wait on its fsync, so more
+    // threads than cores keep the disk and the decompression busy together. Without fsyncs
+    // nothing waits: more threads than cores would only contend, spinning on the lock of a
+    // file whose chunks several of them write (10-15 % slower on 2 cores at 1 GiB).
     let leaves: Vec<&&ManifestEntry> = entries.iter().filter(|e| e.kind != KIND_DIR).collect();
     let restore_all = || {
         leaves
@@ -123,12 +125,17 @@ pub fn restore_dir(
             })
             .collect::<Result<Vec<Leaf>>>()
     };
-    let done = match rayon::ThreadPoolBuilder::new()
-        .num_threads(RESTORE_THREADS)
-        .build()
-    {
-        Ok(pool) => pool.install(restore_all)?,
-        Err(_) => restore_all()?,
+    let pool = sync
+        .then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(RESTORE_THREADS)
+                .build()
+                .ok()
+        })
+        .flatten();
+    let done = match pool {
+        Some(pool) => pool.install(restore_all)?,
+        None => restore_all()?,
     };
     for leaf in done {
         match leaf {
@@ -143,7 +150,7 @@ pub fn restore_dir(
     Ok(report)
 }
 
-/// Threads that write restored files.
+/// Threads that write the files of a durable restore.
 const RESTORE_THREADS: usize = 8;
 
 /// What restoring one file or symlink did.
