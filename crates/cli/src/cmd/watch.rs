@@ -42,8 +42,6 @@ struct Watcher<'a> {
     label: String,
     idle: Duration,
     policy: Policy,
-    /// The manifest of the newest snapshot of this directory.
-    last_manifest: Option<Digest>,
     seen: Signature,
     last_change: Instant,
     busy: bool,
@@ -117,12 +115,6 @@ impl<'a> Watcher<'a> {
         policy: Policy,
     ) -> Result<Self> {
         let label = snapshot::default_label(&dir);
-        let last_manifest = store
-            .snapshots()?
-            .into_iter()
-            .rev()
-            .find(|s| s.label == label)
-            .map(|s| s.manifest);
         let seen = signature(&dir, store.root().as_std_path());
         let doc = Doc {
             dir: dir.display().to_string(),
@@ -137,7 +129,6 @@ impl<'a> Watcher<'a> {
             label,
             idle,
             policy,
-            last_manifest,
             seen,
             last_change: Instant::now(),
             busy: false,
@@ -172,13 +163,17 @@ impl<'a> Watcher<'a> {
     /// Snapshots the directory unless it equals its newest snapshot; reports a failure on
     /// stderr and in the document.
     fn autosave(&mut self) -> Result<()> {
-        let written = snapshot::take(
-            &self.store,
-            &self.dir,
-            Some(&self.label),
-            self.last_manifest,
-            Progress::none(),
-        );
+        // Asked each time, not remembered: a snapshot forgotten (and collected) since must not
+        // make the tree it held count as saved.
+        let written = newest_manifest(&self.store, &self.label).and_then(|unless| {
+            snapshot::take(
+                &self.store,
+                &self.dir,
+                Some(&self.label),
+                unless,
+                Progress::none(),
+            )
+        });
         let written = match written {
             Ok(w) => w,
             Err(e) => {
@@ -187,7 +182,6 @@ impl<'a> Watcher<'a> {
                 return Err(e);
             }
         };
-        self.last_manifest = Some(written.manifest);
         let doc = SnapshotDoc::from(&written);
         doc.warn_errors(&self.ctx.out);
         if doc.snapshot.is_some() {
@@ -241,4 +235,14 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// The manifest of the newest snapshot labelled `label` (this directory's), if any.
+fn newest_manifest(store: &Store, label: &str) -> Result<Option<Digest>> {
+    Ok(store
+        .snapshots()?
+        .into_iter()
+        .rev()
+        .find(|s| s.label == label)
+        .map(|s| s.manifest))
 }

@@ -81,3 +81,20 @@ fn watch_of_a_directory_equal_to_its_latest_snapshot_takes_none_at_start() {
     assert_eq!(out, "");
     assert_eq!(p.snapshot_ids(), vec![1]);
 }
+
+#[test]
+fn watch_saves_the_tree_again_once_its_snapshot_was_forgotten() {
+    let p = Project::new();
+    let child = start(&p, &[]);
+    wait_for_snapshots(&p, 1);
+    // The tree stays as snapshot 1 holds it, but snapshot 1 goes: the tree is no longer saved.
+    p.run(&["forget", "1"]).ok();
+    let (code, out) = stop(child);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        p.snapshot_ids(),
+        vec![2],
+        "the final snapshot saved it again: {out}"
+    );
+    p.run(&["check", "--read-data"]).ok();
+}
