@@ -53,7 +53,8 @@ pub struct SaveReport {
     pub gc: Option<GcReport>,
     /// Why garbage collection was skipped after a removal, if it was: another process held
     /// the store, GC refused, or a complete snapshot record the index lost waits for
-    /// `repair index` ([`autosave_store::Store::complete_unindexed_records`]).
+    /// `repair index` ([`autosave_store::Store::complete_unindexed_records`]), which runs only
+    /// once the session is closed.
     pub gc_skipped: Option<String>,
     /// Wall time of the whole operation.
     pub duration: Duration,
@@ -81,7 +82,8 @@ impl Session {
     ///
     /// A second live session on the same store gets [`Error::Locked`] naming the holder. A
     /// writable session first brings back the newest snapshots the index does not list
-    /// ([`Session::adopted`]).
+    /// ([`Session::adopted`]). While an index rebuild (`autosave repair index`) runs on the
+    /// store, opening waits for it to finish; while the session is open, no rebuild starts.
     pub fn open(project_dir: impl AsRef<Utf8Path>, options: Options) -> Result<Self> {
         let dir = options
             .store_dir
@@ -221,8 +223,8 @@ impl Session {
             report.gc_skipped = Some(format!(
                 "{} complete snapshot record(s) are not in the index, first {first}: snapshots \
                  the index lost, or commits interrupted while another process held the store; \
-                 rebuild the index to bring them back (`autosave repair index`), or collect \
-                 with them deleted",
+                 close the application and rebuild the index to bring them back \
+                 (`autosave repair index`), or collect with them deleted",
                 lost.len()
             ));
             return Ok(());

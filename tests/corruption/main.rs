@@ -4,7 +4,8 @@
 //! compressed (plain and byte-plane) and raw blob files and chunked content, its index captured
 //! with a live WAL) is damaged in every way the matrix lists, one mutation per fresh copy: single
 //! bit flips at many offsets, truncations, zeroed blocks, appended garbage and deletion of every
-//! file (blob files, `index.sqlite`, its WAL and shared memory, `FORMAT`, `LOCK`, `SESSION`);
+//! file (blob files, `index.sqlite`, its WAL and shared memory, `FORMAT`, `LOCK`, `OPEN`,
+//! `SESSION`);
 //! deletion of every fan-out directory; every pair of blob files swapped. After each one the oracle
 //! (`oracle.rs`) opens the store, reads everything, verifies, asks the session what to recover
 //! and, after index damage, rebuilds the index. Then the repair scenarios (`repair.rs`) run.

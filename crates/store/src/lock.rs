@@ -16,7 +16,7 @@ use camino::Utf8Path;
 
 use crate::error::{Error, Result};
 
-/// Holds `LOCK` until dropped.
+/// Holds `LOCK` or `OPEN` until dropped.
 #[derive(Debug)]
 #[must_use = "the lock is released when the guard is dropped"]
 pub(crate) struct LockGuard {

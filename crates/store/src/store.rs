@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     known: Mutex<Known>,
     /// `OPEN`, held shared for the handle's life: the index it has open is never replaced
     /// under it (see [`Store::rebuild_index`]).
+    // ORDER: declared after `conn`, so dropped after it: the connection is closed (SQLite's
+    // last checkpoint and WAL cleanup done) before a rebuild may take the index.
     _open: LockGuard,
 }
 
@@ -116,6 +118,9 @@ impl Store {
     /// Fails with [`Error::NoStore`] if there is none, [`Error::NotAStore`] if the directory
     /// holds something else, [`Error::NewerFormat`] or [`Error::BadFormat`] for a `FORMAT` this
     /// build cannot use.
+    ///
+    /// While [`Store::rebuild_index`] runs on the store (in any process), opening waits for it
+    /// to finish, then opens the new index.
     pub fn open(path: impl AsRef<Utf8Path>) -> Result<Self> {
         Self::open_with(path, Options::default())
     }

@@ -1,8 +1,9 @@
 //! `autosave repair index`: rebuild the index from the blob files.
 //!
 //! Snapshot records and manifests are always files, so the index can be rebuilt from `objects/`
-//! alone (`Store::rebuild_index`, under the exclusive locks: never while the store is open). Inline blobs the old index can still
-//! produce are carried over; `check` afterwards names any snapshot that needed one that is gone.
+//! alone (`Store::rebuild_index`, under the exclusive locks: never while the store is open
+//! anywhere). Inline blobs the old index can still produce are carried over; `check` afterwards
+//! names any snapshot that needed one that is gone.
 
 use std::path::Path;
 

@@ -196,6 +196,70 @@ fn rebuild_is_refused_while_any_handle_is_open_even_an_idle_one() {
     drop(rebuilt);
 }
 
+/// Stops the first directory fsync (a rebuild's, right after it created the new index) until
+/// the test lets it go.
+#[derive(Debug)]
+struct PausesRebuild {
+    paused: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    go: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl crate::Hooks for PausesRebuild {
+    fn sync_dir(&self, _path: &camino::Utf8Path) -> Option<std::io::Result<()>> {
+        if let Some(paused) = self.paused.lock().unwrap().take() {
+            paused.send(()).unwrap();
+            self.go.lock().unwrap().recv().unwrap();
+        }
+        None
+    }
+}
+
+#[test]
+fn a_store_opened_during_a_rebuild_waits_for_it_and_opens_the_new_index() {
+    let (_dir, store, refs, _) = setup();
+    let root = store.root().to_owned();
+    drop(store);
+    let (paused_tx, paused) = std::sync::mpsc::channel();
+    let (go, go_rx) = std::sync::mpsc::channel();
+    let vfs = std::sync::Arc::new(crate::Hooked(PausesRebuild {
+        paused: std::sync::Mutex::new(Some(paused_tx)),
+        go: std::sync::Mutex::new(go_rx),
+    }));
+    std::thread::scope(|s| {
+        let rebuild = s.spawn(|| {
+            let options = Options {
+                vfs: vfs.clone(),
+                ..Options::default()
+            };
+            let refs_of = |bytes: &[u8]| refs.get(bytes).cloned();
+            Store::rebuild_index(&root, options, &refs_of).map(|(_, report)| report)
+        });
+        // The rebuild has removed the old index and created the new, empty one.
+        paused.recv().unwrap();
+        let (opened_tx, opened) = std::sync::mpsc::channel();
+        let root = &root;
+        s.spawn(move || {
+            let store = Store::open(root).unwrap();
+            opened_tx.send(store.snapshots().unwrap().len()).unwrap();
+        });
+        let early = opened.recv_timeout(std::time::Duration::from_millis(300));
+        // Let the rebuild go on before any assertion, so that a failing one cannot leave it
+        // waiting forever.
+        go.send(()).unwrap();
+        assert_eq!(
+            early,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout),
+            "a store opened while the rebuild was under way"
+        );
+        assert_eq!(rebuild.join().unwrap().unwrap().snapshots, 2);
+        assert_eq!(
+            opened.recv().unwrap(),
+            2,
+            "the waiting open sees the rebuilt index"
+        );
+    });
+}
+
 /// The index files of a closed store, to put back later.
 fn save_index(root: &camino::Utf8Path) -> Vec<(String, Vec<u8>)> {
     ["", "-wal", "-shm"]
