@@ -125,14 +125,13 @@ pub fn restore_dir(
             })
             .collect::<Result<Vec<Leaf>>>()
     };
-    let pool = sync
-        .then(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(RESTORE_THREADS)
-                .build()
-                .ok()
-        })
-        .flatten();
+    let pool = match sync {
+        true => rayon::ThreadPoolBuilder::new()
+            .num_threads(RESTORE_THREADS)
+            .build()
+            .ok(),
+        false => None,
+    };
     let done = match pool {
         Some(pool) => pool.install(restore_all)?,
         None => restore_all()?,
