@@ -698,6 +698,8 @@ fn session_bench(work: &Path, data: &Path) -> Vec<String> {
     std::thread::sleep(Duration::from_millis(2100));
     let edit = autosave();
     let unchanged = autosave();
+    drop(session);
+    let steady = steady_state_autosave(work, &store_dir);
     let figures = |r: &autosave::SaveReport| {
         format!(
             "{} entries, {} skipped, {} hashed ({:.1} MiB), {} new blobs, {:.1} MiB written",
@@ -741,7 +743,61 @@ fn session_bench(work: &Path, data: &Path) -> Vec<String> {
             true,
             0.0,
         ),
+        row(
+            &format!(
+                "session: autosave after a 1 % edit once retention is full ({:.1} MiB changed)",
+                steady.changed as f64 / MIB
+            ),
+            steady.report.duration,
+            format!(
+                "{}; then {} snapshot(s) deleted and GC ({} blobs kept, {} removed) in {:.1} ms",
+                figures(&steady.report),
+                steady.report.removed.len(),
+                steady.report.gc.map_or(0, |g| g.blobs_kept),
+                steady.report.gc.map_or(0, |g| g.blobs_removed),
+                steady
+                    .report
+                    .duration
+                    .saturating_sub(steady.report.tree.duration)
+                    .as_secs_f64()
+                    * 1e3
+            ),
+            String::new(),
+            true,
+            0.0,
+        ),
     ]
+}
+
+/// The autosave a long-running host makes at every interval: after an edit, with retention
+/// full, so that it deletes the oldest autosave and collects garbage.
+struct Steady {
+    changed: u64,
+    report: autosave::SaveReport,
+}
+
+/// Reopens the session's store keeping one autosave, and autosaves after two more edits; the
+/// second is measured (the first deletes the autosaves kept before).
+fn steady_state_autosave(work: &Path, store_dir: &Utf8Path) -> Steady {
+    let options = Options {
+        store_dir: Some(store_dir.to_owned()),
+        keep_autosaves: 1,
+        ..Options::default()
+    };
+    let mut session = Session::open(utf8(work), options).unwrap();
+    let mut last = None;
+    for round in [3, 4] {
+        let changed = mutate(work, round);
+        std::thread::sleep(Duration::from_millis(2100));
+        let (nodes, _) = dir_nodes(work, store_dir.as_std_path()).unwrap();
+        let report = session.autosave(&nodes).unwrap();
+        assert!(
+            report.snapshot.is_some() && report.gc.is_some(),
+            "{report:?}"
+        );
+        last = Some(Steady { changed, report });
+    }
+    last.unwrap()
 }
 
 /// Peak RSS (KiB) of a process snapshotting a directory that holds a 2 GiB file.

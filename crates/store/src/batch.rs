@@ -284,9 +284,10 @@ impl<'s> Batch<'s> {
         self.settle(flushed)?;
         // ORDER: every new file's name must be durable before the index row that points at it.
         if !seeded::active(SeededBug::SkipDirFsync) {
-            for dir in &pending.dirs {
-                vfs::sync_dir(&*self.store.inner.vfs, dir)?;
-            }
+            vfs::sync_dirs(
+                &*self.store.inner.vfs,
+                pending.dirs.iter().map(Utf8PathBuf::as_path),
+            )?;
         }
         let id = self.commit_rows(&pending.rows, &snapshot, &record)?;
         self.write_deferred(&pending.deferred)?;

@@ -274,9 +274,7 @@ impl Store {
                 }
             }
         }
-        for dir in touched {
-            vfs::sync_dir(vfs, &dir)?;
-        }
+        vfs::sync_dirs(vfs, touched.iter().map(Utf8PathBuf::as_path))?;
         Ok(())
     }
 

@@ -325,9 +325,7 @@ impl Store {
             }
         }
         dirs.insert(self.root().join("objects"));
-        for dir in &dirs {
-            crate::vfs::sync_dir(vfs, dir)?;
-        }
+        crate::vfs::sync_dirs(vfs, dirs.iter().map(camino::Utf8PathBuf::as_path))?;
         let ids = {
             let mut conn = self.conn_to_write()?;
             let tx = conn

@@ -11,6 +11,7 @@
 
 mod concurrency;
 mod dedup;
+mod dir_fsync;
 mod errors;
 mod gc;
 mod model;
