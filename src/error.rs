@@ -25,6 +25,12 @@ pub enum Error {
     /// A write was asked of a read-only session.
     #[error("this session is read-only")]
     ReadOnly,
+    /// The options given to [`crate::Session::open`] make no sense.
+    #[error("invalid session options: {reason}")]
+    InvalidOptions {
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// An operating-system I/O error.
     #[error("{op} {path}: {source}")]
     Io {

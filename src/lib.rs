@@ -62,4 +62,4 @@ pub use driver::{Driver, Host};
 pub use error::{Error, Result};
 pub use recovery::{Recovery, Restored, RestoredEntry};
 pub use scan::{Orphan, scan};
-pub use session::{Options, SaveReport, Session};
+pub use session::{Options, SaveReport, Session, Skipped};

@@ -26,6 +26,9 @@ pub struct Recovery {
     /// `snapshot` is then the newest one that read back intact, or, if none did, the newest
     /// (and restoring it will fail).
     pub problem: Option<String>,
+    /// The autosaves newer than the offered one that did not read back intact (named in
+    /// `problem`), newest first. [`Session::discard`] removes them too.
+    pub damaged: Vec<SnapshotId>,
 }
 
 /// One entry of a restored tree.
@@ -79,6 +82,7 @@ impl Session {
         }
         // The newest autosave that reads back intact; newer damaged ones are named in `problem`.
         let mut damaged = Vec::new();
+        let mut damaged_ids = Vec::new();
         let intact = newer.iter().position(|s| match self.check_intact(s.id) {
             Ok(()) => {
                 // Its tree reads back; a damaged record (the snapshot's own metadata, also kept
@@ -93,6 +97,7 @@ impl Session {
             }
             Err(e) => {
                 damaged.push(format!("autosave {} is damaged ({e})", s.id));
+                damaged_ids.push(s.id);
                 false
             }
         });
@@ -114,6 +119,10 @@ impl Session {
             return Ok(None);
         }
         let mut recovery = self.describe(snapshot, baseline, older);
+        // Without an intact one, the offered snapshot and the older ones are all damaged; only
+        // those newer than the offered one go here.
+        damaged_ids.retain(|&id| id > recovery.snapshot.id);
+        recovery.damaged = damaged_ids;
         if !damaged.is_empty() {
             let outcome = match intact {
                 Some(_) => format!(
@@ -168,6 +177,7 @@ impl Session {
             changed_bytes: 0,
             older,
             problem: None,
+            damaged: Vec::new(),
         };
         match self.changes(&recovery) {
             Ok((entries, changes)) => {
@@ -214,11 +224,14 @@ impl Session {
         })
     }
 
-    /// Throws away what `recovery` offered: the autosaves newer than its baseline.
+    /// Throws away what `recovery` offered: the autosaves newer than its baseline, damaged ones
+    /// included (so the same question is not asked again).
     pub fn discard(&mut self, recovery: &Recovery) -> Result<SaveReport> {
         self.writable()?;
         let mut ids: Vec<SnapshotId> = recovery.older.iter().map(|s| s.id).collect();
         ids.push(recovery.snapshot.id);
+        ids.extend_from_slice(&recovery.damaged);
+        ids.sort_unstable();
         let mut report = SaveReport::new(None, autosave_tree::Report::default());
         self.remove(&ids, &mut report)?;
         Ok(report)

@@ -20,11 +20,52 @@ pub struct Options {
     /// Open without claiming the store: reads work while another session is live, writes fail
     /// with [`Error::ReadOnly`]. Default `false`.
     pub read_only: bool,
-    /// How many autosaves to keep besides the newest explicit save. Default 10.
+    /// How many autosaves to keep besides the newest explicit save: at least 1
+    /// ([`Session::open`] refuses 0 with [`Error::InvalidOptions`]). Default 10.
     pub keep_autosaves: usize,
     /// Options for opening (and, if there is none yet, creating) the store. Default: the
     /// store's defaults, with `create: true` unless `read_only`.
     pub store: autosave_store::Options,
+}
+
+/// Why the clean-up after a save did not run or did not finish ([`SaveReport::gc_skipped`]).
+/// Whatever it left goes at a later clean-up.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Skipped {
+    /// The tree had entries that could not be read ([`Report::errors`]): nothing was removed,
+    /// since an older snapshot may hold the only copy of their last content.
+    #[error(
+        "{entries} entr(y/ies) could not be read, so no older snapshot was removed: one may hold          the only copy of their last content"
+    )]
+    EntryErrors {
+        /// How many entries.
+        entries: usize,
+    },
+    /// Another process held the store; the snapshots were removed and their blobs go at the
+    /// next collection.
+    #[error("another process holds the store; the blobs go at the next collection")]
+    Busy,
+    /// The store refused to collect; with [`autosave_store::GcRefusal::MissingBlobs`] it needs
+    /// repair (`autosave check`).
+    #[error("gc refused: {0}")]
+    Refused(autosave_store::GcRefusal),
+    /// Complete snapshot records have no index row ([`Store::complete_unindexed_records`]):
+    /// snapshots the index lost that this session could not bring back. Collecting would
+    /// delete them for good; `autosave repair index` (with the application closed) brings them
+    /// back.
+    #[error(
+        "{count} complete snapshot record(s) are not in the index, first {first}: snapshots the          index lost, or commits interrupted while another process held the store; close the          application and rebuild the index to bring them back (`autosave repair index`), or          collect with them deleted"
+    )]
+    UnindexedRecords {
+        /// How many.
+        count: usize,
+        /// The first, by creation time.
+        first: autosave_store::Digest,
+    },
+    /// Removing or collecting failed.
+    #[error("clean-up failed: {0}")]
+    Failed(std::sync::Arc<Error>),
 }
 
 impl Default for Options {
@@ -51,11 +92,10 @@ pub struct SaveReport {
     pub removed: Vec<SnapshotId>,
     /// The garbage collection that followed a removal, if one ran.
     pub gc: Option<GcReport>,
-    /// Why garbage collection was skipped after a removal, if it was: another process held
-    /// the store, GC refused, or a complete snapshot record the index lost waits for
-    /// `repair index` ([`autosave_store::Store::complete_unindexed_records`]), which runs only
-    /// once the session is closed.
-    pub gc_skipped: Option<String>,
+    /// Why the clean-up after the save (removing snapshots, then collecting their blobs) did not
+    /// run or did not finish, if it did not. The save itself stands either way: once it
+    /// committed, a failed clean-up is reported here, never as an error of the save.
+    pub gc_skipped: Option<Skipped>,
     /// Wall time of the whole operation.
     pub duration: Duration,
 }
@@ -85,6 +125,13 @@ impl Session {
     /// ([`Session::adopted`]). While an index rebuild (`autosave repair index`) runs on the
     /// store, opening waits for it to finish; while the session is open, no rebuild starts.
     pub fn open(project_dir: impl AsRef<Utf8Path>, options: Options) -> Result<Self> {
+        if options.keep_autosaves == 0 {
+            // Retention would delete each autosave as soon as it was acknowledged.
+            return Err(Error::InvalidOptions {
+                reason: "keep_autosaves must be at least 1: with 0, each autosave would be \
+                         deleted as soon as it was written",
+            });
+        }
         let dir = options
             .store_dir
             .clone()
@@ -154,8 +201,7 @@ impl Session {
         let written = write_snapshot(&self.store, &mut self.cache, nodes, &spec)?;
         let mut report = SaveReport::new(written.snapshot, written.report);
         if written.snapshot.is_some() {
-            let doomed = self.beyond_retention()?;
-            self.remove(&doomed, &mut report)?;
+            self.clean_up(&mut report, |s| s.beyond_retention());
         }
         report.duration = start.elapsed();
         Ok(report)
@@ -173,14 +219,14 @@ impl Session {
         let id = written.snapshot.expect("an explicit save always commits");
         let mut report = SaveReport::new(Some(id), written.report);
         // ORDER: only after the baseline's commit returned are the superseded snapshots removed.
-        let superseded: Vec<SnapshotId> = self
-            .store
-            .snapshots()?
-            .iter()
-            .map(|s| s.id)
-            .filter(|&other| other < id)
-            .collect();
-        self.remove(&superseded, &mut report)?;
+        self.clean_up(&mut report, |s| {
+            Ok(s.store
+                .snapshots()?
+                .iter()
+                .map(|s| s.id)
+                .filter(|&other| other < id)
+                .collect())
+        });
         report.duration = start.elapsed();
         Ok(report)
     }
@@ -205,6 +251,25 @@ impl Session {
         Ok(autosaves[..excess].iter().map(|s| s.id).collect())
     }
 
+    /// After a committed save: removes the snapshots `doomed` names and collects their blobs,
+    /// unless the save could not read some entries. Reports what it did not do, and never fails:
+    /// the save stands.
+    fn clean_up(
+        &self,
+        report: &mut SaveReport,
+        doomed: impl FnOnce(&Self) -> Result<Vec<SnapshotId>>,
+    ) {
+        if !report.tree.errors.is_empty() {
+            report.gc_skipped = Some(Skipped::EntryErrors {
+                entries: report.tree.errors.len(),
+            });
+            return;
+        }
+        if let Err(e) = doomed(self).and_then(|ids| self.remove(&ids, report)) {
+            report.gc_skipped = Some(Skipped::Failed(std::sync::Arc::new(e)));
+        }
+    }
+
     /// Deletes snapshots and collects their blobs; a GC that cannot run now is reported, not
     /// an error (the blobs go at the next one).
     pub(crate) fn remove(&self, ids: &[SnapshotId], report: &mut SaveReport) -> Result<()> {
@@ -219,22 +284,18 @@ impl Session {
         // it waits, reported, for `repair index` or an explicit GC. Incomplete ones (an
         // interrupted commit whose inline blobs never reached the index) are swept as before.
         let lost = self.store.complete_unindexed_records(&refs_of)?;
-        if let Some(first) = lost.first() {
-            report.gc_skipped = Some(format!(
-                "{} complete snapshot record(s) are not in the index, first {first}: snapshots \
-                 the index lost, or commits interrupted while another process held the store; \
-                 close the application and rebuild the index to bring them back \
-                 (`autosave repair index`), or collect with them deleted",
-                lost.len()
-            ));
+        if let Some(&first) = lost.first() {
+            report.gc_skipped = Some(Skipped::UnindexedRecords {
+                count: lost.len(),
+                first,
+            });
             return Ok(());
         }
         match self.store.gc() {
             Ok(gc) => report.gc = Some(gc),
-            Err(
-                e @ (autosave_store::Error::Busy { .. } | autosave_store::Error::GcRefused { .. }),
-            ) => {
-                report.gc_skipped = Some(e.to_string());
+            Err(autosave_store::Error::Busy { .. }) => report.gc_skipped = Some(Skipped::Busy),
+            Err(autosave_store::Error::GcRefused { reason }) => {
+                report.gc_skipped = Some(Skipped::Refused(reason));
             }
             Err(e) => return Err(e.into()),
         }

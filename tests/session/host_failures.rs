@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use autosave::store::SnapshotKind;
+use autosave::store::{SnapshotKind, StdFs};
 use autosave::tree::{EntryPath, Node};
 use autosave::{Error, Options, Session};
 use camino::Utf8Path;
@@ -479,4 +479,218 @@ fn flip_bit_of_blob(dir: &camino::Utf8Path, content: &[u8], at: usize, mask: u8)
     let mut bytes = std::fs::read(&blob).unwrap();
     bytes[at] ^= mask;
     std::fs::write(&blob, bytes).unwrap();
+}
+
+#[test]
+fn an_explicit_save_that_cannot_read_a_node_removes_no_older_snapshot() {
+    let (_tmp, dir) = project();
+    let file = dir.join("export.bin");
+    let tree = HostTree::sample(42);
+    fn with_file<'a>(t: &'a HostTree, file: &Utf8Path) -> Vec<Node<'a>> {
+        let mut nodes = t.nodes();
+        nodes.push(Node::file(
+            EntryPath::new(["exports", "big"]),
+            "ndarray",
+            file.as_std_path(),
+        ));
+        nodes
+    }
+    std::fs::write(&file, random_bytes(200_000, 1)).unwrap();
+    let mut s = open(&dir);
+    s.save_explicit(&with_file(&tree, &file)).unwrap();
+    let edited = random_bytes(200_000, 2);
+    std::fs::write(&file, &edited).unwrap();
+    let autosave = s
+        .autosave(&with_file(&tree, &file))
+        .unwrap()
+        .snapshot
+        .unwrap();
+    // The node cannot be read at the next save: the autosave holds its only copy.
+    std::fs::remove_file(&file).unwrap();
+    let report = s.save_explicit(&with_file(&tree, &file)).unwrap();
+    assert_eq!(report.tree.errors.len(), 1);
+    assert_eq!(report.removed, []);
+    assert!(
+        matches!(
+            report.gc_skipped,
+            Some(autosave::Skipped::EntryErrors { entries: 1 })
+        ),
+        "{:?}",
+        report.gc_skipped
+    );
+    let restored = s.restore(autosave).unwrap();
+    assert!(restored.entries.iter().any(|e| e.content == edited));
+    // A later save that reads everything clears the superseded snapshots as usual.
+    std::fs::write(&file, &edited).unwrap();
+    let report = s.save_explicit(&with_file(&tree, &file)).unwrap();
+    assert!(report.removed.contains(&autosave), "{report:?}");
+}
+
+#[test]
+fn keeping_zero_autosaves_is_refused_when_the_session_opens() {
+    let (_tmp, dir) = project();
+    let options = Options {
+        keep_autosaves: 0,
+        ..Options::default()
+    };
+    let err = Session::open(&dir, options).unwrap_err();
+    assert!(matches!(err, Error::InvalidOptions { .. }), "{err}");
+    assert!(err.to_string().contains("keep_autosaves"), "{err}");
+}
+
+/// The real filesystem, with directory fsyncs that fail while `fail_syncs` is set and the
+/// removal of one path that always fails.
+#[derive(Debug, Default)]
+struct Faulty {
+    fail_syncs: std::sync::atomic::AtomicBool,
+    fail_remove: std::sync::Mutex<Option<camino::Utf8PathBuf>>,
+}
+
+impl autosave::store::Vfs for Faulty {
+    fn create_dir(&self, path: &Utf8Path) -> std::io::Result<()> {
+        StdFs.create_dir(path)
+    }
+    fn write_new(&self, path: &Utf8Path, parts: &[&[u8]]) -> std::io::Result<()> {
+        StdFs.write_new(path, parts)
+    }
+    fn sync_file(&self, path: &Utf8Path) -> std::io::Result<()> {
+        StdFs.sync_file(path)
+    }
+    fn sync_dir(&self, path: &Utf8Path) -> std::io::Result<()> {
+        if self.fail_syncs.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("injected fsync failure"));
+        }
+        StdFs.sync_dir(path)
+    }
+    fn link(&self, from: &Utf8Path, to: &Utf8Path) -> std::io::Result<()> {
+        StdFs.link(from, to)
+    }
+    fn rename(&self, from: &Utf8Path, to: &Utf8Path) -> std::io::Result<()> {
+        StdFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Utf8Path) -> std::io::Result<()> {
+        if self.fail_remove.lock().unwrap().as_deref() == Some(path) {
+            return Err(std::io::Error::other("injected unlink failure"));
+        }
+        StdFs.remove_file(path)
+    }
+    fn read(&self, path: &Utf8Path) -> std::io::Result<Vec<u8>> {
+        StdFs.read(path)
+    }
+    fn file_len(&self, path: &Utf8Path) -> std::io::Result<Option<u64>> {
+        StdFs.file_len(path)
+    }
+    fn list_dir(&self, path: &Utf8Path) -> std::io::Result<Vec<String>> {
+        StdFs.list_dir(path)
+    }
+    fn is_dir(&self, path: &Utf8Path) -> bool {
+        StdFs.is_dir(path)
+    }
+}
+
+fn open_faulty(dir: &Utf8Path) -> (Session, std::sync::Arc<Faulty>) {
+    let vfs = std::sync::Arc::new(Faulty::default());
+    let options = Options {
+        store: autosave::store::Options {
+            vfs: vfs.clone(),
+            ..autosave::store::Options::default()
+        },
+        ..Options::default()
+    };
+    (Session::open(dir, options).unwrap(), vfs)
+}
+
+#[test]
+fn a_failed_explicit_save_keeps_the_autosaves_it_would_have_superseded() {
+    let (_tmp, dir) = project();
+    let mut tree = HostTree::sample(47);
+    let (mut s, vfs) = open_faulty(&dir);
+    s.save_explicit(&tree.nodes()).unwrap();
+    tree.set(&["arrays", "signal"], "ndarray", random_bytes(300_000, 48));
+    let autosave = s.autosave(&tree.nodes()).unwrap().snapshot.unwrap();
+    tree.set(&["notes"], "note", b"the save will fail".to_vec());
+    vfs.fail_syncs
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = s.save_explicit(&tree.nodes()).unwrap_err();
+    assert!(err.to_string().contains("injected fsync failure"), "{err}");
+    vfs.fail_syncs
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let ids: Vec<_> = s
+        .store()
+        .snapshots()
+        .unwrap()
+        .iter()
+        .map(|x| x.id)
+        .collect();
+    assert!(ids.contains(&autosave), "{ids:?}");
+    drop(s);
+    let recovery = open(&dir).recovery().unwrap().expect("still recoverable");
+    assert_eq!(recovery.snapshot.id, autosave);
+}
+
+#[test]
+fn a_clean_up_that_fails_after_the_save_committed_is_reported_and_the_save_stands() {
+    let (_tmp, dir) = project();
+    let mut tree = HostTree::sample(51);
+    let (mut s, vfs) = open_faulty(&dir);
+    s.save_explicit(&tree.nodes()).unwrap();
+    tree.set(&["notes"], "note", vec![3; 40_000]);
+    s.autosave(&tree.nodes()).unwrap();
+    // A stray file that GC's sweep will fail to remove.
+    let stray = dir.join(".autosave/tmp/stray");
+    std::fs::write(&stray, b"x").unwrap();
+    *vfs.fail_remove.lock().unwrap() = Some(stray);
+    tree.set(&["notes"], "note", vec![4; 40_000]);
+    let report = s.save_explicit(&tree.nodes()).unwrap();
+    let id = report.snapshot.unwrap();
+    match &report.gc_skipped {
+        Some(autosave::Skipped::Failed(e)) => {
+            assert!(e.to_string().contains("injected unlink failure"), "{e}");
+        }
+        other => panic!("expected the failed clean-up, got {other:?}"),
+    }
+    assert_eq!(s.store().latest().unwrap().unwrap().id, id);
+    assert_eq!(baseline(&s), tree.contents());
+}
+
+#[test]
+fn autosaves_left_older_than_the_baseline_are_not_offered() {
+    let (_tmp, dir) = project();
+    let mut tree = HostTree::sample(52);
+    let mut s = open(&dir);
+    s.save_explicit(&tree.nodes()).unwrap();
+    tree.set(&["arrays", "signal"], "ndarray", random_bytes(300_000, 53));
+    s.autosave(&tree.nodes()).unwrap();
+    tree.set(&["notes"], "note", b"saved, then the process died".to_vec());
+    // The baseline commits and the process dies before it removes the autosave.
+    let mut cache = autosave::tree::ChangeCache::new();
+    let spec = autosave::tree::SnapshotSpec::new(SnapshotKind::Explicit);
+    autosave::tree::write_snapshot(s.store(), &mut cache, &tree.nodes(), &spec).unwrap();
+    drop(s);
+    assert!(open(&dir).recovery().unwrap().is_none());
+}
+
+#[test]
+fn discarding_removes_the_damaged_newer_autosaves_too_so_the_question_is_not_asked_again() {
+    let (_tmp, dir) = project();
+    let tree = HostTree::sample(49);
+    let mut first = tree.clone();
+    first.set(&["arrays", "signal"], "ndarray", random_bytes(300_000, 491));
+    let mut second = first.clone();
+    second.set(&["arrays", "signal"], "ndarray", random_bytes(300_000, 492));
+    let mut s = open(&dir);
+    s.save_explicit(&tree.nodes()).unwrap();
+    let intact = s.autosave(&first.nodes()).unwrap().snapshot.unwrap();
+    let newest = s.autosave(&second.nodes()).unwrap().snapshot.unwrap();
+    drop(s);
+    flip_bit_of_blob(&dir, &second.nodes[0].2, 2000, 4);
+    let mut s = open(&dir);
+    let offer = s.recovery().unwrap().expect("recoverable");
+    assert_eq!(
+        (offer.snapshot.id, &offer.damaged[..]),
+        (intact, &[newest][..])
+    );
+    let report = s.discard(&offer).unwrap();
+    assert_eq!(report.removed, [intact, newest]);
+    assert!(s.recovery().unwrap().is_none());
 }

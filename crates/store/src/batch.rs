@@ -281,13 +281,27 @@ impl<'s> Batch<'s> {
         // ORDER: every new file's data must be durable, and linked, before its directory fsync.
         let mut flushed = self.flusher().finish();
         flush::merge(&mut flushed, std::mem::take(&mut pending.flushed));
-        self.settle(flushed)?;
-        // ORDER: every new file's name must be durable before the index row that points at it.
-        if !seeded::active(SeededBug::SkipDirFsync) {
+        let durable = self.settle(flushed).and_then(|()| {
+            // ORDER: every new file's name must be durable before the index row that points at
+            // it.
+            if seeded::active(SeededBug::SkipDirFsync) {
+                return Ok(());
+            }
             vfs::sync_dirs(
                 &*self.store.inner.vfs,
                 pending.dirs.iter().map(Utf8PathBuf::as_path),
-            )?;
+            )
+        });
+        if let Err(e) = durable {
+            // A commit that reported failure must not come back as a snapshot: its record file,
+            // left without a row, would be adopted by the next session (or brought back by a
+            // rebuild) as an interrupted commit. No row refers to it yet, so it can go.
+            let _ = self
+                .store
+                .inner
+                .vfs
+                .remove_file(&self.store.blob_path(&record));
+            return Err(e);
         }
         let id = self.commit_rows(&pending.rows, &snapshot, &record)?;
         self.write_deferred(&pending.deferred)?;

@@ -135,6 +135,10 @@ fn a_failed_directory_fsync_fails_the_commit_naming_it_and_records_nothing() {
     let events = vfs.take();
     assert!(!events.contains(&"commit".to_owned()), "{events:?}");
     assert_eq!(store.snapshots().unwrap().len(), 1);
+    // Nor does it come back later: no record is left for a session to adopt as an interrupted
+    // commit, or for a rebuild to bring back.
+    *vfs.fail.lock().unwrap() = None;
+    assert_eq!(store.unindexed_records().unwrap(), []);
     // The other directories were fsynced all the same: a failure does not cut the others short.
     let (synced, _) = object_syncs(&events, &store);
     assert!(synced.len() > 10, "{synced:?}");
