@@ -95,6 +95,7 @@ fn of_store(e: &store::Error) -> Exit {
         | store::Error::Missing { .. }
         | store::Error::DamagedIndex { .. }
         | store::Error::BadFormat { .. }
+        | store::Error::MissingFormat { .. }
         | store::Error::DanglingReference { .. }
         | store::Error::GcRefused {
             reason: store::GcRefusal::MissingBlobs { .. },

@@ -124,6 +124,19 @@ fn hint(ctx: &Ctx, error: &anyhow::Error, exit: Exit) -> String {
         Some(autosave::store::Error::NewerFormat { .. }) => {
             return " (upgrade autosave to use this store)".to_owned();
         }
+        // Its message says what to do; no command opens the store without FORMAT.
+        Some(autosave::store::Error::MissingFormat { .. }) => return String::new(),
+        Some(autosave::store::Error::BadFormat { .. }) => {
+            return " (no command opens a store without a readable FORMAT: put it back from a \
+                    backup)"
+                .to_owned();
+        }
+        Some(autosave::store::Error::DamagedIndex { .. }) => {
+            return format!(
+                " (the index is damaged; the blob files are not: run `autosave {}repair index`)",
+                ctx.store_flag()
+            );
+        }
         Some(autosave::store::Error::GcRefused {
             reason: autosave::store::GcRefusal::UnindexedSnapshots { .. },
         }) => {
@@ -163,7 +176,7 @@ struct ErrorBody {
 /// stdout); returns its exit code.
 fn fail(ctx: &Ctx, command: &str, error: &anyhow::Error) -> Exit {
     let exit = exit::of_error(error);
-    let message = format!("{error:#}{}", hint(ctx, error, exit));
+    let message = format!("{}{}", output::error_chain(error), hint(ctx, error, exit));
     output::stderr_line(&format!("error: {message}"));
     if ctx.out.json {
         let doc = ErrorDoc {

@@ -225,6 +225,23 @@ pub(crate) fn stderr_line(text: &str) {
 }
 
 /// `1.5 KiB`-style sizes (binary units, one decimal; bytes exact).
+/// An error and its causes on one line, `a: b: c`, leaving out a cause whose text the line
+/// already ends with (the library errors put their OS error in their own message too).
+pub(crate) fn error_chain(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 pub(crate) fn size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     if bytes < 1024 {

@@ -21,6 +21,19 @@ pub enum Error {
         /// The directory.
         path: Utf8PathBuf,
     },
+    /// The store's `FORMAT` file is gone, but its blob files are there: a store whose
+    /// configuration was lost, not an interrupted creation (which writes `FORMAT` before any
+    /// blob). Opening with [`crate::Options::create`] refuses too, rather than make a new store
+    /// over the old data (with another id and perhaps another hash, its blobs would read as
+    /// damaged).
+    #[error(
+        "store {path} holds blob files but its FORMAT file is missing; put FORMAT back from a \
+         backup (a new store is not created over existing data)"
+    )]
+    MissingFormat {
+        /// The store directory.
+        path: Utf8PathBuf,
+    },
     /// The store was written by a newer version of this library.
     #[error("store {path} has format version {found}; this build reads up to {supported}")]
     NewerFormat {
@@ -180,7 +193,16 @@ impl Error {
         }
     }
 
+    /// An index error from SQLite; one that says the index file is damaged is
+    /// [`Error::DamagedIndex`] (the store's own data is intact, and a rebuild makes a new index).
     pub(crate) fn index(op: &'static str) -> impl FnOnce(rusqlite::Error) -> Self {
-        move |source| Self::Index { op, source }
+        move |source| match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                Self::DamagedIndex {
+                    reason: format!("{op}: {source}"),
+                }
+            }
+            _ => Self::Index { op, source },
+        }
     }
 }

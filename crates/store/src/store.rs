@@ -171,6 +171,9 @@ impl Store {
         if vfs.is_dir(&root) && has_foreign_entries(vfs, &root)? {
             return Err(Error::NotAStore { path: root });
         }
+        if holds_blob_files(vfs, &root)? {
+            return Err(Error::MissingFormat { path: root });
+        }
         let format = new_format(options)?;
         vfs::ensure_dir_all(vfs, &root)?;
         // ORDER: the store directory's own name is made durable even if an earlier, failed
@@ -502,14 +505,33 @@ pub(crate) fn read_format(vfs: &dyn Vfs, root: &Utf8Path) -> Result<Option<Store
 }
 
 fn classify_missing(vfs: &dyn Vfs, root: &Utf8Path) -> Error {
+    let path = root.to_owned();
     match has_foreign_entries(vfs, root) {
-        Ok(true) => Error::NotAStore {
-            path: root.to_owned(),
-        },
-        _ => Error::NoStore {
-            path: root.to_owned(),
-        },
+        Ok(true) => Error::NotAStore { path },
+        _ if holds_blob_files(vfs, root).unwrap_or(true) => Error::MissingFormat { path },
+        _ => Error::NoStore { path },
     }
+}
+
+/// Whether a fan-out directory under `objects/` holds a file other than a temp file. Every
+/// snapshot has its record there, and creation writes `FORMAT` before any blob, so a store
+/// directory without `FORMAT` that holds one lost its `FORMAT`; an interrupted creation holds
+/// none.
+fn holds_blob_files(vfs: &dyn Vfs, root: &Utf8Path) -> Result<bool> {
+    let objects = root.join("objects");
+    for fanout in crate::gc::list(vfs, &objects)? {
+        let dir = objects.join(&fanout);
+        if !vfs.is_dir(&dir) {
+            return Ok(!fanout.starts_with(TEMP_PREFIX));
+        }
+        if crate::gc::list(vfs, &dir)?
+            .iter()
+            .any(|name| !name.starts_with(TEMP_PREFIX))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn has_foreign_entries(vfs: &dyn Vfs, root: &Utf8Path) -> Result<bool> {

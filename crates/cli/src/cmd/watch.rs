@@ -177,8 +177,9 @@ impl<'a> Watcher<'a> {
         let written = match written {
             Ok(w) => w,
             Err(e) => {
-                self.ctx.out.warn(&format!("autosave failed: {e:#}"));
-                self.doc.failures.push(format!("{e:#}"));
+                let text = crate::output::error_chain(&e);
+                self.ctx.out.warn(&format!("autosave failed: {text}"));
+                self.doc.failures.push(text);
                 return Err(e);
             }
         };

@@ -136,3 +136,56 @@ fn ctrl_c_ends_a_command_with_130() {
     interrupt(child.id());
     assert_eq!(child.wait().unwrap().code(), Some(130));
 }
+
+#[test]
+fn a_store_whose_format_is_gone_is_12_and_no_command_makes_a_new_store_over_its_data() {
+    let p = Project::with_snapshot();
+    std::fs::remove_file(p.store().join("FORMAT")).unwrap();
+    // `snapshot` opens with "create if there is none": it must not take the old data for an
+    // interrupted creation and write a new FORMAT (another id, perhaps another hash).
+    for args in [&["snapshot", "."][..], &["snapshots"], &["check"]] {
+        let run = p.run(args).expect(12);
+        // (`snapshot` names the store by its absolute path, the others as given.)
+        assert!(
+            run.stderr.starts_with("error: store ")
+                && run.stderr.ends_with(
+                    ".autosave holds blob files but its FORMAT file is missing; put FORMAT \
+                     back from a backup (a new store is not created over existing data)\n"
+                ),
+            "{args:?}: {run:?}"
+        );
+    }
+    assert!(!p.store().join("FORMAT").exists());
+}
+
+#[test]
+fn a_damaged_index_is_12_and_points_to_repair_index_which_brings_the_snapshots_back() {
+    let p = Project::with_snapshot();
+    std::fs::write(p.store().join("index.sqlite"), b"not a database at all").unwrap();
+    let run = p.run(&["check"]).expect(12);
+    assert!(
+        run.stderr.starts_with("error: damaged index: ")
+            && run.stderr.ends_with(
+                "(the index is damaged; the blob files are not: run `autosave repair index`)\n"
+            ),
+        "{run:?}"
+    );
+    p.run(&["repair", "index"]).ok();
+    assert_eq!(
+        p.json("snapshots", &[])["snapshots"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    p.run(&["check"]).ok();
+}
+
+#[test]
+fn an_os_error_is_said_once() {
+    let p = Project::with_snapshot();
+    let run = p
+        .run(&["restore", "latest", "--target", "notes.txt", "--force"])
+        .expect(1);
+    assert_eq!(run.stderr.matches("Not a directory").count(), 1, "{run:?}");
+}

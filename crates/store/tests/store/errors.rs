@@ -44,6 +44,40 @@ fn a_directory_of_other_files_is_not_a_store_and_is_not_taken_over() {
 }
 
 #[test]
+fn a_store_whose_format_is_gone_is_refused_and_never_created_anew_over_its_blobs() {
+    let (_dir, store) = new_store();
+    let (id, digests) = commit(&store, &[&random_bytes(50_000, 3)]);
+    let root = store.root().to_owned();
+    drop(store);
+    let format = std::fs::read(root.join("FORMAT")).unwrap();
+    std::fs::remove_file(root.join("FORMAT")).unwrap();
+    for open in [Store::open, Store::open_or_create] {
+        match open(&root) {
+            Err(Error::MissingFormat { path }) => assert_eq!(path, root),
+            other => panic!("expected MissingFormat, got {other:?}"),
+        }
+    }
+    assert!(!root.join("FORMAT").exists());
+    // With FORMAT back from a backup, the store is whole: nothing was touched.
+    std::fs::write(root.join("FORMAT"), format).unwrap();
+    let store = Store::open(&root).unwrap();
+    assert_eq!(store.latest().unwrap().map(|s| s.id), Some(id));
+    assert!(store.get(&digests[0]).unwrap().is_some());
+}
+
+#[test]
+fn a_creation_interrupted_before_format_is_completed_by_the_next_open() {
+    let (_dir, store) = new_store();
+    let root = store.root().to_owned();
+    drop(store);
+    // What a creation leaves when it stops just before FORMAT: the rest, and no blob.
+    std::fs::remove_file(root.join("FORMAT")).unwrap();
+    assert!(matches!(Store::open(&root), Err(Error::NoStore { .. })));
+    let store = Store::open_or_create(&root).unwrap();
+    assert!(store.snapshots().unwrap().is_empty());
+}
+
+#[test]
 fn a_store_of_a_newer_format_version_is_refused_with_both_versions() {
     let (_dir, store) = new_store();
     let format = store.root().join("FORMAT");
