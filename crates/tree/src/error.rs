@@ -63,6 +63,16 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// A restore into a target that holds files found one in the way, before writing anything:
+    /// a file or symlink where the snapshot has a directory, or a directory where it has a
+    /// file.
+    #[error("cannot restore over {}: {reason}; nothing was written", path.display())]
+    RestoreConflict {
+        /// The path in the target.
+        path: PathBuf,
+        /// What is in the way.
+        reason: &'static str,
+    },
     /// A restore target that already holds files.
     #[error("restore target {path} is not empty")]
     TargetNotEmpty {

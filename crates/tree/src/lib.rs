@@ -71,5 +71,5 @@ pub use meta::{Meta, MetaError};
 pub use node::{Node, OpenReader, Source, Token};
 pub use path::EntryPath;
 pub use read::{ContentReader, load_manifest, read_content, snapshot_manifest};
-pub use restore::{Durability, RestoreOptions, RestoreReport, restore_dir};
+pub use restore::{Durability, RestoreOptions, RestoreReport, check_restore, restore_dir};
 pub use write::{EntryError, Report, SnapshotSpec, Written, write_snapshot};

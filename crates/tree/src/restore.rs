@@ -1,8 +1,11 @@
 //! Restoring a directory snapshot into a directory.
 //!
-//! Every path is checked before anything is written: a key that is empty, `.` or `..`, or holds
-//! `/` or NUL, and a path below a symlink entry, could escape the target and are refused with
-//! [`Error::UnsafePath`]. Files are written through temp file + rename, with mode and mtime.
+//! Every path is checked before anything is written ([`check_restore`]): a key that is empty,
+//! `.` or `..`, or holds `/` or NUL, and a path below a symlink entry, could escape the target
+//! and are refused with [`Error::UnsafePath`]; in a target that already holds files, a file or
+//! symlink where the snapshot has a directory, or a directory where it has a file, is refused
+//! with [`Error::RestoreConflict`]. Files are written through temp file + rename, with mode and
+//! mtime.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -67,24 +70,15 @@ pub struct RestoreReport {
     pub bytes: u64,
 }
 
-/// Restores the entries of `manifest` under `target`.
+/// Restores the entries of `manifest` under `target`. Makes the checks of [`check_restore`]
+/// first: when one fails, nothing is written.
 pub fn restore_dir(
     store: &Store,
     manifest: &Manifest,
     target: &Path,
     options: &RestoreOptions,
 ) -> Result<RestoreReport> {
-    let entries: Vec<&ManifestEntry> = manifest
-        .entries()
-        .iter()
-        .filter(|e| options.only.as_ref().is_none_or(|p| e.path.starts_with(p)))
-        .collect();
-    if let Some(only) = &options.only
-        && entries.is_empty()
-    {
-        return Err(Error::NoSuchEntry { path: only.clone() });
-    }
-    check_paths(&entries)?;
+    let entries = check_restore(manifest, target, options)?;
     // One shared lock for the whole restore: no garbage collection can remove a blob of the
     // snapshot between two of its reads.
     let reader = store.reader()?;
@@ -145,7 +139,7 @@ pub fn restore_dir(
     finish_dirs(&entries, target)?;
     if sync {
         // Together, as the files: a directory fsync waits on the disk, and fsyncs issued at once
-        // share its cache flushes (one after another, each of 30 directories took 3-4 ms).
+        // share its cache flushes.
         in_pool(pool.as_ref(), || {
             dirs.par_iter()
                 .try_for_each(|dir| fsio::sync_dir(dir).map_err(|e| Error::io("fsync", dir, e)))
@@ -169,6 +163,87 @@ fn in_pool<R: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> R + Se
 enum Leaf {
     File(u64),
     Symlink,
+}
+
+/// The entries a restore of `manifest` into `target` would write, once it has checked that it
+/// can write them all: [`Error::NoSuchEntry`] if [`RestoreOptions::only`] names nothing,
+/// [`Error::UnsafePath`] for a path that could leave the target, [`Error::TargetNotEmpty`]
+/// without [`RestoreOptions::force`], and with it [`Error::RestoreConflict`] where the target
+/// holds a directory at a file's path or a non-directory at a directory's. Writes nothing, so a
+/// dry run can make the same checks.
+pub fn check_restore<'m>(
+    manifest: &'m Manifest,
+    target: &Path,
+    options: &RestoreOptions,
+) -> Result<Vec<&'m ManifestEntry>> {
+    let entries: Vec<&ManifestEntry> = manifest
+        .entries()
+        .iter()
+        .filter(|e| options.only.as_ref().is_none_or(|p| e.path.starts_with(p)))
+        .collect();
+    if let Some(only) = &options.only
+        && entries.is_empty()
+    {
+        return Err(Error::NoSuchEntry { path: only.clone() });
+    }
+    check_paths(&entries)?;
+    match std::fs::read_dir(target) {
+        Ok(mut names) => {
+            if names.next().is_some() {
+                if !options.force {
+                    return Err(Error::TargetNotEmpty {
+                        path: target.to_path_buf(),
+                    });
+                }
+                check_conflicts(&entries, target)?;
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("list", target, e)),
+    }
+    Ok(entries)
+}
+
+/// Refuses, before anything is written, an entry the target's own files stand in the way of: a
+/// file or symlink where the entry needs a directory (one of its parents, or itself for a
+/// directory entry), or a directory where it is a file or symlink.
+fn check_conflicts(entries: &[&ManifestEntry], target: &Path) -> Result<()> {
+    let mut dirs: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    for entry in entries {
+        let keys = entry.path.keys();
+        let mut at = target.to_path_buf();
+        for (i, key) in keys.iter().enumerate() {
+            at.push(key);
+            let wants_dir = i + 1 < keys.len() || entry.kind == KIND_DIR;
+            if wants_dir && dirs.contains(&at) {
+                continue;
+            }
+            let conflict = |reason| Error::RestoreConflict {
+                path: at.clone(),
+                reason,
+            };
+            match std::fs::symlink_metadata(&at) {
+                // Nothing there, nor below it.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => return Err(Error::io("stat", &at, e)),
+                Ok(m) if wants_dir && !m.is_dir() => {
+                    return Err(conflict(
+                        "the target has a file or symlink where the snapshot has a directory",
+                    ));
+                }
+                Ok(_) if wants_dir => {
+                    dirs.insert(at.clone());
+                }
+                Ok(m) if m.is_dir() => {
+                    return Err(conflict(
+                        "the target has a directory where the snapshot has a file or symlink",
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses any path that could leave the target, before anything is written.

@@ -56,7 +56,9 @@ fn index(ctx: &Ctx) -> Result<Exit> {
         damaged_snapshots: verify.damaged_snapshots.iter().map(|id| id.0).collect(),
     };
     ctx.out.report("repair", &doc, text)?;
-    let damaged = doc.lost_snapshots > 0 || !doc.damaged_snapshots.is_empty();
+    // A damaged record file hides the snapshot it was: it counts as damage too.
+    let damaged =
+        doc.lost_snapshots > 0 || doc.damaged_files > 0 || !doc.damaged_snapshots.is_empty();
     Ok(if damaged { Exit::Damaged } else { Exit::Ok })
 }
 

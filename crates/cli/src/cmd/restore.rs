@@ -116,19 +116,7 @@ fn plan(
     req: &Request<'_>,
     options: &RestoreOptions,
 ) -> Result<Doc> {
-    let entries: Vec<&ManifestEntry> = manifest
-        .entries()
-        .iter()
-        .filter(|e| options.only.as_ref().is_none_or(|p| e.path.starts_with(p)))
-        .collect();
-    if let (Some(only), true) = (&options.only, entries.is_empty()) {
-        return Err(tree::Error::NoSuchEntry { path: only.clone() }.into());
-    }
-    if !req.force && !is_empty_or_missing(req.target)? {
-        return Err(explain(tree::Error::TargetNotEmpty {
-            path: req.target.to_path_buf(),
-        }));
-    }
+    let entries = tree::check_restore(manifest, req.target, options).map_err(explain)?;
     let count = |kind: &str| entries.iter().filter(|e| e.kind == kind).count() as u64;
     let files = entries
         .iter()
@@ -153,14 +141,6 @@ fn planned(target: &Path, e: &ManifestEntry) -> PlannedDoc {
         kind: e.kind.clone(),
         size: e.content.len(),
         file: file.display().to_string(),
-    }
-}
-
-fn is_empty_or_missing(dir: &Path) -> Result<bool> {
-    match std::fs::read_dir(dir) {
-        Ok(mut entries) => Ok(entries.next().is_none()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot list {}", dir.display()))),
     }
 }
 

@@ -138,3 +138,27 @@ fn repair_index_refuses_while_another_program_has_the_store_open() {
     drop(open);
     p.run(&["repair", "index"]).ok();
 }
+
+#[test]
+fn a_snapshot_whose_record_is_damaged_makes_repair_exit_12_not_0() {
+    let p = Project::with_snapshot();
+    p.write("notes.txt", b"second notes\n");
+    p.run(&["snapshot", "."]).ok();
+    let record = p.json("show", &["latest"])["snapshot"]["record"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let file = p.blob_file(&record);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&file, bytes).unwrap();
+    // The rebuild cannot read the record, so the snapshot is gone without being counted lost;
+    // the damaged file is what says so.
+    let doc = p.run(&["--json", "repair", "index"]).expect(12).json();
+    assert_eq!(
+        (doc["snapshots"].as_u64(), doc["damaged_files"].as_u64()),
+        (Some(1), Some(1)),
+        "{doc}"
+    );
+}

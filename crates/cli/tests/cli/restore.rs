@@ -218,3 +218,28 @@ fn restore_no_sync_writes_the_same_tree_without_a_single_fsync() {
     assert!(with_sync >= 5, "{with_sync} fsyncs in a default restore");
     assert_eq!(without, 0, "a --no-sync restore fsynced");
 }
+
+#[test]
+fn a_target_in_the_way_fails_the_restore_and_its_dry_run_before_anything_is_written() {
+    let p = Project::with_snapshot();
+    let target = p.temp().join("target");
+    std::fs::create_dir_all(&target).unwrap();
+    // The snapshot has `data/` as a directory and `notes.txt` as a file.
+    std::fs::write(target.join("data"), b"mine").unwrap();
+    std::fs::create_dir_all(target.join("notes.txt/inner")).unwrap();
+    let target = target.to_str().unwrap();
+    for dry_run in [true, false] {
+        let mut args = vec!["restore", "latest", "--target", target, "--force"];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let run = p.run(&args).expect(1);
+        assert!(run.stderr.contains("cannot restore over "), "{run:?}");
+        assert!(run.stderr.contains("nothing was written"), "{run:?}");
+    }
+    assert_eq!(
+        std::fs::read(p.temp().join("target/data")).unwrap(),
+        b"mine"
+    );
+    assert!(p.temp().join("target/notes.txt/inner").is_dir());
+}

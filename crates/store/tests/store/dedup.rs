@@ -71,6 +71,24 @@ fn a_damaged_leftover_file_is_replaced_not_trusted() {
 }
 
 #[test]
+fn a_good_leftover_file_at_a_blobs_name_is_kept_never_replaced() {
+    use std::os::unix::fs::MetadataExt as _;
+    let (_dir, store) = new_store();
+    let big = random_bytes(100_000, 16);
+    // A batch that wrote the blob file and was dropped before its commit: the file, no row.
+    let batch = store.batch().unwrap();
+    let d = batch.put(&big).unwrap().digest;
+    drop(batch);
+    let path = crate::blob_file(&store, &d);
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    // The next commit of the same bytes links nothing over it: a file that is in place is never
+    // replaced by another under the same name (a rename would be), only checked.
+    commit(&store, &[&big]);
+    assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
+    assert_eq!(store.get(&d).unwrap(), Some(big));
+}
+
+#[test]
 fn parallel_puts_into_one_batch_store_each_blob_once() {
     let (_dir, store) = new_store();
     let contents: Vec<Vec<u8>> = (0..8).map(|i| random_bytes(50_000, 100 + i % 4)).collect();

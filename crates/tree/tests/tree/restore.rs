@@ -101,6 +101,66 @@ fn a_symlink_already_in_the_target_is_not_followed() {
 }
 
 #[test]
+fn a_target_whose_files_stand_in_the_way_is_refused_before_anything_is_written() {
+    let (dir, store) = new_store();
+    let entry = |keys: &[&str], kind: &str| ManifestEntry {
+        path: EntryPath::new(keys.iter().copied()),
+        kind: kind.into(),
+        meta: "{}".into(),
+        content: Content::Inline(b"new".to_vec()),
+    };
+    // "a" sorts first and would be written first; each case has something in the way later.
+    let m = Manifest::new(vec![
+        entry(&["a"], "file"),
+        entry(&["empty"], "dir"),
+        entry(&["sub", "f"], "file"),
+        entry(&["z"], "file"),
+    ])
+    .unwrap();
+    let options = RestoreOptions {
+        force: true,
+        ..RestoreOptions::default()
+    };
+    type Setup = fn(&std::path::Path);
+    let cases: [(&str, Setup); 4] = [
+        ("sub", |t| std::fs::write(t.join("sub"), b"mine").unwrap()),
+        ("z", |t| {
+            std::fs::create_dir_all(t.join("z/inner")).unwrap();
+            std::fs::write(t.join("z/inner/data"), b"precious").unwrap();
+        }),
+        ("empty", |t| {
+            std::fs::write(t.join("empty"), b"mine").unwrap()
+        }),
+        ("sub", |t| {
+            std::os::unix::fs::symlink("elsewhere", t.join("sub")).unwrap()
+        }),
+    ];
+    for (n, (in_the_way, setup)) in cases.into_iter().enumerate() {
+        let target = dir.path().join(format!("target-{n}"));
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::write(target.join("a"), b"old").unwrap();
+        setup(&target);
+        match autosave_tree::check_restore(&m, &target, &options) {
+            Err(Error::RestoreConflict { path, .. }) => assert_eq!(path, target.join(in_the_way)),
+            other => panic!("case {n}: expected a conflict, got {other:?}"),
+        }
+        let err = restore_dir(&store, &m, &target, &options).unwrap_err();
+        assert!(matches!(err, Error::RestoreConflict { .. }), "{err}");
+        assert_eq!(std::fs::read(target.join("a")).unwrap(), b"old", "case {n}");
+    }
+    // What merely differs is no conflict: a file over a file or a symlink, a directory that is
+    // there already.
+    let target = dir.path().join("target-ok");
+    std::fs::create_dir_all(target.join("sub")).unwrap();
+    std::fs::create_dir_all(target.join("empty")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", target.join("a")).unwrap();
+    std::fs::write(target.join("sub/f"), b"old").unwrap();
+    restore_dir(&store, &m, &target, &options).unwrap();
+    assert_eq!(std::fs::read(target.join("a")).unwrap(), b"new");
+    assert_eq!(std::fs::read(target.join("sub/f")).unwrap(), b"new");
+}
+
+#[test]
 fn a_non_empty_target_needs_force() {
     let (dir, store) = new_store();
     let target = dir.path().join("target");
