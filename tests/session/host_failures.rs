@@ -432,21 +432,55 @@ fn restoring_a_damaged_autosave_fails_loudly_instead_of_returning_the_baseline()
     assert!(err.to_string().contains("corrupt"), "{err}");
 }
 
-#[test]
-fn recovery_skips_a_damaged_newest_autosave_and_offers_the_newest_intact_one() {
-    let (_tmp, dir) = project();
-    let tree = HostTree::sample(12);
+/// A project with a baseline and two autosaves after it, each with its own signal, where one
+/// bit of the blob only the newer one uses is flipped.
+struct NewerDamaged {
+    _tmp: tempfile::TempDir,
+    dir: camino::Utf8PathBuf,
+    intact: autosave::store::SnapshotId,
+    intact_tree: HostTree,
+    newest: autosave::store::SnapshotId,
+}
+
+fn two_autosaves_the_newer_damaged(seed: u64) -> NewerDamaged {
+    let (tmp, dir) = project();
+    let tree = HostTree::sample(seed);
     let mut first = tree.clone();
-    first.set(&["arrays", "signal"], "ndarray", random_bytes(300_000, 121));
+    first.set(
+        &["arrays", "signal"],
+        "ndarray",
+        random_bytes(300_000, seed * 10 + 1),
+    );
     let mut second = first.clone();
-    second.set(&["arrays", "signal"], "ndarray", random_bytes(300_000, 122));
+    second.set(
+        &["arrays", "signal"],
+        "ndarray",
+        random_bytes(300_000, seed * 10 + 2),
+    );
     let mut s = open(&dir);
     s.save_explicit(&tree.nodes()).unwrap();
     let intact = s.autosave(&first.nodes()).unwrap().snapshot.unwrap();
     let newest = s.autosave(&second.nodes()).unwrap().snapshot.unwrap();
     drop(s);
-    // Flip one bit of the blob only the newest autosave uses.
     flip_bit_of_blob(&dir, &second.nodes[0].2, 2000, 4);
+    NewerDamaged {
+        _tmp: tmp,
+        dir,
+        intact,
+        intact_tree: first,
+        newest,
+    }
+}
+
+#[test]
+fn recovery_skips_a_damaged_newest_autosave_and_offers_the_newest_intact_one() {
+    let NewerDamaged {
+        _tmp,
+        dir,
+        intact,
+        intact_tree: first,
+        newest,
+    } = two_autosaves_the_newer_damaged(12);
     let s = open(&dir);
     let recovery = s.recovery().unwrap().expect("recoverable");
     assert_eq!(recovery.snapshot.id, intact, "the newest intact autosave");
@@ -672,18 +706,13 @@ fn autosaves_left_older_than_the_baseline_are_not_offered() {
 
 #[test]
 fn discarding_removes_the_damaged_newer_autosaves_too_so_the_question_is_not_asked_again() {
-    let (_tmp, dir) = project();
-    let tree = HostTree::sample(49);
-    let mut first = tree.clone();
-    first.set(&["arrays", "signal"], "ndarray", random_bytes(300_000, 491));
-    let mut second = first.clone();
-    second.set(&["arrays", "signal"], "ndarray", random_bytes(300_000, 492));
-    let mut s = open(&dir);
-    s.save_explicit(&tree.nodes()).unwrap();
-    let intact = s.autosave(&first.nodes()).unwrap().snapshot.unwrap();
-    let newest = s.autosave(&second.nodes()).unwrap().snapshot.unwrap();
-    drop(s);
-    flip_bit_of_blob(&dir, &second.nodes[0].2, 2000, 4);
+    let NewerDamaged {
+        _tmp,
+        dir,
+        intact,
+        newest,
+        ..
+    } = two_autosaves_the_newer_damaged(49);
     let mut s = open(&dir);
     let offer = s.recovery().unwrap().expect("recoverable");
     assert_eq!(
