@@ -36,7 +36,8 @@ pub enum Skipped {
     /// The tree had entries that could not be read ([`Report::errors`]): nothing was removed,
     /// since an older snapshot may hold the only copy of their last content.
     #[error(
-        "{entries} entr(y/ies) could not be read, so no older snapshot was removed: one may hold          the only copy of their last content"
+        "{entries} entr(y/ies) could not be read, so no older snapshot was removed: one may hold \
+         the only copy of their last content"
     )]
     EntryErrors {
         /// How many entries.
@@ -55,7 +56,10 @@ pub enum Skipped {
     /// delete them for good; `autosave repair index` (with the application closed) brings them
     /// back.
     #[error(
-        "{count} complete snapshot record(s) are not in the index, first {first}: snapshots the          index lost, or commits interrupted while another process held the store; close the          application and rebuild the index to bring them back (`autosave repair index`), or          collect with them deleted"
+        "{count} complete snapshot record(s) are not in the index, first {first}: snapshots the \
+         index lost, or commits interrupted while another process held the store; close the \
+         application and rebuild the index to bring them back (`autosave repair index`), or \
+         collect with them deleted"
     )]
     UnindexedRecords {
         /// How many.

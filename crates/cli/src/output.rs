@@ -224,7 +224,6 @@ pub(crate) fn stderr_line(text: &str) {
     let _ = writeln!(io::stderr().lock(), "{text}");
 }
 
-/// `1.5 KiB`-style sizes (binary units, one decimal; bytes exact).
 /// An error and its causes on one line, `a: b: c`, leaving out a cause whose text the line
 /// already ends with (the library errors put their OS error in their own message too).
 pub(crate) fn error_chain(error: &anyhow::Error) -> String {
@@ -242,6 +241,7 @@ pub(crate) fn error_chain(error: &anyhow::Error) -> String {
     line
 }
 
+/// `1.5 KiB`-style sizes (binary units, one decimal; bytes exact).
 pub(crate) fn size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     if bytes < 1024 {

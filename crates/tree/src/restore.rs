@@ -82,7 +82,8 @@ pub fn restore_dir(
     // One shared lock for the whole restore: no garbage collection can remove a blob of the
     // snapshot between two of its reads.
     let reader = store.reader()?;
-    prepare_target(target, options.force)?;
+    // check_restore found the target empty, missing, or (with force) clear of conflicts.
+    std::fs::create_dir_all(target).map_err(|e| Error::io("mkdir", target, e))?;
     let sync = options.durability == Durability::Synced;
     let mut report = RestoreReport::default();
     // Every directory first, so that the files can then be written in any order.
@@ -281,23 +282,6 @@ fn bad_key(key: &str) -> Option<&'static str> {
         k if k.contains('\0') => Some("a key contains NUL"),
         k if cfg!(windows) && k.contains(['\\', ':']) => Some("a key contains `\\` or `:`"),
         _ => None,
-    }
-}
-
-fn prepare_target(target: &Path, force: bool) -> Result<()> {
-    match std::fs::read_dir(target) {
-        Ok(mut it) => {
-            if !force && it.next().is_some() {
-                return Err(Error::TargetNotEmpty {
-                    path: target.to_path_buf(),
-                });
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(target).map_err(|e| Error::io("mkdir", target, e))
-        }
-        Err(e) => Err(Error::io("list", target, e)),
     }
 }
 
