@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use autosave_store::{GcReport, SnapshotId, SnapshotInfo, SnapshotKind, Store};
+use autosave_store::{
+    GcOptions, GcRefusal, GcReport, SnapshotId, SnapshotInfo, SnapshotKind, Store,
+};
 use autosave_tree::{
     ChangeCache, EntryPath, Manifest, Node, Report, SnapshotSpec, Token, write_snapshot,
 };
@@ -287,17 +289,15 @@ impl Session {
         // does not adopt committed after the loss): a sweep would make the loss permanent, so
         // it waits, reported, for `repair index` or an explicit GC. Incomplete ones (an
         // interrupted commit whose inline blobs never reached the index) are swept as before.
-        let lost = self.store.complete_unindexed_records(&refs_of)?;
-        if let Some(&first) = lost.first() {
-            report.gc_skipped = Some(Skipped::UnindexedRecords {
-                count: lost.len(),
-                first,
-            });
-            return Ok(());
-        }
-        match self.store.gc() {
+        match self
+            .store
+            .gc_holding_complete_records(GcOptions::default(), &refs_of)
+        {
             Ok(gc) => report.gc = Some(gc),
             Err(autosave_store::Error::Busy { .. }) => report.gc_skipped = Some(Skipped::Busy),
+            Err(autosave_store::Error::GcRefused {
+                reason: GcRefusal::UnindexedSnapshots { count, first },
+            }) => report.gc_skipped = Some(Skipped::UnindexedRecords { count, first }),
             Err(autosave_store::Error::GcRefused { reason }) => {
                 report.gc_skipped = Some(Skipped::Refused(reason));
             }

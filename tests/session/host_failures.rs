@@ -573,11 +573,13 @@ fn keeping_zero_autosaves_is_refused_when_the_session_opens() {
 }
 
 /// The real filesystem, with directory fsyncs that fail while `fail_syncs` is set and the
-/// removal of one path that always fails.
+/// removal of one path that always fails; it records the directories listed.
 #[derive(Debug, Default)]
 struct Faulty {
     fail_syncs: std::sync::atomic::AtomicBool,
     fail_remove: std::sync::Mutex<Option<camino::Utf8PathBuf>>,
+    /// Every directory listed, in order.
+    listed: std::sync::Mutex<Vec<camino::Utf8PathBuf>>,
 }
 
 impl autosave::store::Vfs for Faulty {
@@ -615,6 +617,7 @@ impl autosave::store::Vfs for Faulty {
         StdFs.file_len(path)
     }
     fn list_dir(&self, path: &Utf8Path) -> std::io::Result<Vec<String>> {
+        self.listed.lock().unwrap().push(path.to_owned());
         StdFs.list_dir(path)
     }
     fn is_dir(&self, path: &Utf8Path) -> bool {
@@ -722,4 +725,84 @@ fn discarding_removes_the_damaged_newer_autosaves_too_so_the_question_is_not_ask
     let report = s.discard(&offer).unwrap();
     assert_eq!(report.removed, [intact, newest]);
     assert!(s.recovery().unwrap().is_none());
+}
+
+/// A blob file that goes missing under a session (a user cleaning up, a partial copy of the
+/// project) must not stay missing while the host believes its autosaves hold the data: once the
+/// store forgets the damaged row, the next autosave of the unchanged tree stores the bytes again
+/// and commits, and every snapshot that needed them reads back intact.
+#[test]
+fn a_lost_blob_file_is_stored_again_by_the_next_autosave_after_its_row_is_forgotten() {
+    let (_tmp, dir) = project();
+    let tree = HostTree::sample(7);
+    let mut s = open(&dir);
+    s.save_explicit(&tree.nodes()).unwrap();
+    let baseline_id = s.store().latest().unwrap().unwrap().id;
+    let lost = s
+        .store()
+        .snapshot_refs(baseline_id)
+        .unwrap()
+        .into_iter()
+        .find(|d| {
+            let hex = d.to_string();
+            dir.join(".autosave/objects")
+                .join(&hex[..2])
+                .join(&hex)
+                .exists()
+        })
+        .expect("the sample holds a blob file");
+    let hex = lost.to_string();
+    std::fs::remove_file(dir.join(".autosave/objects").join(&hex[..2]).join(&hex)).unwrap();
+    assert!(!s.store().verify(false).unwrap().is_clean());
+
+    let (_, forgotten) = s
+        .store()
+        .forget_damaged_blobs(false, &autosave::store::Progress::none())
+        .unwrap();
+    assert_eq!(forgotten, vec![lost]);
+    let report = s.autosave(&tree.nodes()).unwrap();
+    assert!(
+        report.snapshot.is_some(),
+        "the same tree commits when it stored lost blobs again"
+    );
+    assert!(s.store().verify(true).unwrap().is_clean());
+    assert_eq!(
+        restored_contents(&s.restore(baseline_id).unwrap()),
+        tree.contents()
+    );
+}
+
+/// The clean-up after an autosave lists the store's directories once: the check for snapshots
+/// the index lost and the sweep share one listing (each listing of `objects/` costs a
+/// `getdents` per fan-out directory, on every autosave once retention is full).
+#[test]
+fn the_clean_up_after_an_autosave_lists_each_directory_once() {
+    let (_tmp, dir) = project();
+    let mut tree = HostTree::sample(57);
+    let vfs = std::sync::Arc::new(Faulty::default());
+    let options = Options {
+        keep_autosaves: 1,
+        store: autosave::store::Options {
+            vfs: vfs.clone(),
+            ..autosave::store::Options::default()
+        },
+        ..Options::default()
+    };
+    let mut s = Session::open(&dir, options).unwrap();
+    s.save_explicit(&tree.nodes()).unwrap();
+    tree.set(&["notes"], "note", vec![1; 40_000]);
+    s.autosave(&tree.nodes()).unwrap();
+    vfs.listed.lock().unwrap().clear();
+    // Retention (one autosave) now removes the older one, and GC runs.
+    tree.set(&["notes"], "note", vec![9; 40_000]);
+    let report = s.autosave(&tree.nodes()).unwrap();
+    assert_eq!(report.removed.len(), 1, "{report:?}");
+    assert!(report.gc.is_some(), "{report:?}");
+    let listed = vfs.listed.lock().unwrap().clone();
+    let objects = dir.join(".autosave/objects");
+    assert!(listed.iter().any(|d| d.starts_with(&objects)));
+    let mut seen = std::collections::HashSet::new();
+    for d in &listed {
+        assert!(seen.insert(d), "{d} listed twice: {listed:?}");
+    }
 }

@@ -144,6 +144,9 @@ pub(crate) enum Command {
         /// interrupted commits) instead of refusing; `repair index` would bring them back
         #[arg(long)]
         discard_unindexed: bool,
+        /// Collect even when no snapshot is left (every blob goes), instead of refusing
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Show space used by the store, or by one snapshot
     Stats {
@@ -171,6 +174,13 @@ pub(crate) struct WatchArgs {
 pub(crate) enum RepairWhat {
     /// Rebuild the SQLite index from the blob files
     Index,
+    /// Forget damaged blobs (missing, wrong size, or with --read-data corrupt) so that the next
+    /// snapshot stores their bytes again where the files still hold them
+    Blobs {
+        /// Also read, decompress and re-hash every blob, to find corrupt ones
+        #[arg(long)]
+        read_data: bool,
+    },
 }
 
 #[derive(Debug, Args)]

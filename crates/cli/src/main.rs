@@ -92,7 +92,8 @@ fn dispatch(ctx: &Ctx, command: &Command) -> anyhow::Result<Exit> {
         Command::Gc {
             dry_run,
             discard_unindexed,
-        } => cmd::gc::run(ctx, *dry_run, *discard_unindexed),
+            allow_empty,
+        } => cmd::gc::run(ctx, *dry_run, *discard_unindexed, *allow_empty),
         Command::Stats { snap } => cmd::inspect::stats(ctx, *snap),
     }
 }
@@ -144,6 +145,14 @@ fn hint(ctx: &Ctx, error: &anyhow::Error, exit: Exit) -> String {
             return format!(
                 " (run `autosave {store}repair index` to bring them back, or \
                  `autosave {store}gc --discard-unindexed` to delete them)"
+            );
+        }
+        Some(autosave::store::Error::GcRefused {
+            reason: autosave::store::GcRefusal::WouldDeleteEverything { .. },
+        }) => {
+            return format!(
+                " (if every snapshot was deleted on purpose, run `autosave {}gc --allow-empty`)",
+                ctx.store_flag()
             );
         }
         _ => {}

@@ -17,6 +17,7 @@ use crate::digest::Digest;
 use crate::error::{Error, GcRefusal, Result};
 use crate::index;
 use crate::progress::{Meter, Progress};
+use crate::rebuild::RefsOf;
 use crate::seeded::{self, SeededBug};
 use crate::store::Store;
 use crate::vfs;
@@ -32,6 +33,10 @@ pub struct GcOptions {
     /// What to do with snapshot records that have no index row. Default
     /// [`UnindexedRecords::Delete`].
     pub unindexed: UnindexedRecords,
+    /// Collect even when no snapshot is left, deleting every blob, instead of refusing with
+    /// [`GcRefusal::WouldDeleteEverything`] (an index that lost its snapshots looks the same
+    /// as one whose snapshots were all deleted on purpose). Default `false`.
+    pub allow_empty: bool,
 }
 
 /// What GC does with snapshot record files the index has no row for
@@ -90,6 +95,27 @@ impl Store {
     /// Fails with [`Error::Busy`] if any other operation holds the store, and with
     /// [`Error::GcRefused`] in the two unsafe cases.
     pub fn gc_with(&self, options: GcOptions) -> Result<GcReport> {
+        self.collect(options, None)
+    }
+
+    /// Like [`Store::gc_with`], except for the snapshot records that have no index row: those
+    /// whose tree is complete (the ones [`Store::complete_unindexed_records`] lists, with
+    /// `refs_of` decoding manifests) hold the collection back, refused with
+    /// [`GcRefusal::UnindexedSnapshots`], and the others (interrupted commits whose inline
+    /// blobs never reached the index) are swept. `options.unindexed` is not consulted.
+    ///
+    /// This is the GC a session runs after retention: one listing of `objects/` serves both
+    /// the check and the sweep, under one exclusive lock, where
+    /// [`Store::complete_unindexed_records`] followed by a GC lists it twice.
+    pub fn gc_holding_complete_records(
+        &self,
+        options: GcOptions,
+        refs_of: RefsOf<'_>,
+    ) -> Result<GcReport> {
+        self.collect(options, Some(refs_of))
+    }
+
+    fn collect(&self, options: GcOptions, hold_complete: Option<RefsOf<'_>>) -> Result<GcReport> {
         let _lock = self.lock_exclusive()?;
         let (rows, referenced) = {
             let conn = self.conn();
@@ -109,18 +135,39 @@ impl Store {
             })
             .collect();
         let meter = options.progress.start(rows.len() as u64, 0);
-        self.refuse_if_unsafe(&rows, &referenced, &meter)?;
-        if options.unindexed == UnindexedRecords::Refuse {
-            let indexed: HashSet<Digest> = rows.iter().map(|r| r.digest).collect();
-            let unindexed = self.unindexed_records_among(|d| Ok(indexed.contains(d)))?;
-            if let Some(&first) = unindexed.first() {
-                return Err(Error::GcRefused {
-                    reason: GcRefusal::UnindexedSnapshots {
-                        count: unindexed.len(),
-                        first,
-                    },
-                });
+        self.refuse_if_unsafe(&rows, &referenced, options.allow_empty, &meter)?;
+        // One listing serves the check for unindexed records and the sweep: under the exclusive
+        // lock no batch writes a file, so none appears in between.
+        let listing = self.list_sweep_dirs()?;
+        let held = match (hold_complete, options.unindexed) {
+            (None, UnindexedRecords::Delete) => Vec::new(),
+            (None, UnindexedRecords::Refuse) => {
+                let indexed: HashSet<Digest> = rows.iter().map(|r| r.digest).collect();
+                let strays = self.intact_strays_in(&listing, |d| Ok(indexed.contains(d)))?;
+                let mut records: Vec<Digest> = strays
+                    .into_iter()
+                    .filter(|(_, (_, record))| record.is_some())
+                    .map(|(digest, _)| digest)
+                    .collect();
+                records.sort();
+                records
             }
+            (Some(refs_of), _) => {
+                let indexed: HashSet<Digest> = rows.iter().map(|r| r.digest).collect();
+                let strays = self.intact_strays_in(&listing, |d| Ok(indexed.contains(d)))?;
+                self.complete_strays(refs_of, &strays, &indexed, i64::MIN)?
+                    .into_iter()
+                    .map(|complete| complete.record)
+                    .collect()
+            }
+        };
+        if let Some(&first) = held.first() {
+            return Err(Error::GcRefused {
+                reason: GcRefusal::UnindexedSnapshots {
+                    count: held.len(),
+                    first,
+                },
+            });
         }
         let (keep, doomed): (Vec<Row>, Vec<Row>) = rows
             .into_iter()
@@ -139,13 +186,20 @@ impl Store {
         };
         let (kept, freed) = (files(&keep), files(&doomed));
         if seeded::active(SeededBug::UnlinkBeforeGcCommit) && !options.dry_run {
-            self.sweep(&kept, &freed, false, &mut report, &meter)?;
+            self.sweep(&listing, &kept, &freed, false, &mut report, &meter)?;
         }
         if !options.dry_run {
             self.delete_rows(&doomed)?;
         }
         meter.advance(doomed.iter().filter(|r| r.inline).count() as u64, 0);
-        self.sweep(&kept, &freed, options.dry_run, &mut report, &meter)?;
+        self.sweep(
+            &listing,
+            &kept,
+            &freed,
+            options.dry_run,
+            &mut report,
+            &meter,
+        )?;
         if !options.dry_run {
             self.clear_swept()?;
         }
@@ -158,6 +212,7 @@ impl Store {
         &self,
         rows: &[Row],
         referenced: &HashSet<Digest>,
+        allow_empty: bool,
         meter: &Meter<'_>,
     ) -> Result<()> {
         let by_digest: HashMap<Digest, &Row> = rows.iter().map(|r| (r.digest, r)).collect();
@@ -182,7 +237,7 @@ impl Store {
                 },
             });
         }
-        if referenced.is_empty() && !rows.is_empty() {
+        if referenced.is_empty() && !rows.is_empty() && !allow_empty {
             return Err(Error::GcRefused {
                 reason: GcRefusal::WouldDeleteEverything {
                     blobs: rows.len() as u64,
@@ -245,6 +300,7 @@ impl Store {
     /// are the files of the rows just deleted, already counted in the report.
     fn sweep(
         &self,
+        listing: &Listing,
         kept: &HashSet<String>,
         freed: &HashSet<String>,
         dry_run: bool,
@@ -253,14 +309,14 @@ impl Store {
     ) -> Result<()> {
         let vfs = &*self.inner.vfs;
         let mut touched = BTreeSet::new();
-        for dir in self.sweep_dirs()? {
+        for (dir, names) in listing.fanout.iter().chain(&listing.others) {
             let only_temps = dir == self.root();
-            for name in list(vfs, &dir)? {
-                if kept.contains(&name) || (only_temps && !name.starts_with(vfs::TEMP_PREFIX)) {
+            for name in names {
+                if kept.contains(name) || (only_temps && !name.starts_with(vfs::TEMP_PREFIX)) {
                     continue;
                 }
-                let path = dir.join(&name);
-                let of_a_row = freed.contains(&name);
+                let path = dir.join(name);
+                let of_a_row = freed.contains(name);
                 if !of_a_row {
                     report.stray_files_removed += 1;
                     report.stray_bytes_freed += vfs.file_len(&path).ok().flatten().unwrap_or(0);
@@ -288,12 +344,38 @@ impl Store {
             .collect())
     }
 
-    fn sweep_dirs(&self) -> Result<Vec<Utf8PathBuf>> {
-        let mut dirs = self.fanout_dirs()?;
-        dirs.push(self.root().join("tmp"));
-        dirs.push(self.root().to_owned());
-        Ok(dirs)
+    /// The names in the fan-out directories (for [`Store::intact_strays_in`]).
+    pub(crate) fn list_fanout(&self) -> Result<Listing> {
+        let vfs = &*self.inner.vfs;
+        let mut fanout = Vec::new();
+        for dir in self.fanout_dirs()? {
+            let names = list(vfs, &dir)?;
+            fanout.push((dir, names));
+        }
+        Ok(Listing {
+            fanout,
+            others: Vec::new(),
+        })
     }
+
+    /// The names in every directory a GC sweeps: the fan-out directories, `tmp/`, and the
+    /// store directory itself (for temp files only).
+    fn list_sweep_dirs(&self) -> Result<Listing> {
+        let vfs = &*self.inner.vfs;
+        let mut listing = self.list_fanout()?;
+        for dir in [self.root().join("tmp"), self.root().to_owned()] {
+            listing.others.push((dir.clone(), list(vfs, &dir)?));
+        }
+        Ok(listing)
+    }
+}
+
+/// The names found in directories of the store, each with its directory.
+pub(crate) struct Listing {
+    /// The fan-out directories under `objects/`.
+    pub(crate) fanout: Vec<(Utf8PathBuf, Vec<String>)>,
+    /// Other directories (`tmp/`, the store directory).
+    pub(crate) others: Vec<(Utf8PathBuf, Vec<String>)>,
 }
 
 /// The names in `dir`; none if it does not exist.

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS caches (
     data BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS swept (
-    digest BLOB PRIMARY KEY   -- a blob file GC is removing: its row is gone, the file may remain
+    digest BLOB PRIMARY KEY   -- a file given up: one GC is removing (its row is gone, the file
+                              -- may remain), or the record of a deleted snapshot (until GC)
 ) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1), ('gc_generation', 0);
 ";
@@ -269,12 +270,15 @@ pub(crate) fn all_blobs(conn: &Connection) -> Result<Vec<(Digest, u64, u64, bool
     Ok(out)
 }
 
-/// The table of blob files a GC deleted the rows of and is about to unlink. A store made before
-/// it existed gets it from its first GC; schema 1 readers ignore it.
+/// The table of files given up: blob files a GC deleted the rows of and is about to unlink, and
+/// the records of deleted snapshots (until a GC removes them). A rebuild of the index never
+/// takes a marked record for a snapshot. A store made before it existed gets it from its first
+/// GC or deletion; schema 1 readers ignore it.
 const SWEPT_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS swept (digest BLOB PRIMARY KEY) WITHOUT ROWID";
 
-/// Marks the files of `digests` as GC's to remove (in the transaction that deletes their rows).
+/// Marks the files of `digests` as given up (in the transaction that deletes their rows, or
+/// their snapshots).
 pub(crate) fn add_swept(conn: &Connection, digests: &[Digest]) -> Result<()> {
     conn.execute(SWEPT_TABLE, [])
         .map_err(Error::index("create the swept table"))?;
@@ -288,7 +292,7 @@ pub(crate) fn add_swept(conn: &Connection, digests: &[Digest]) -> Result<()> {
     Ok(())
 }
 
-/// Whether a GC deleted the row of `digest` and has not yet finished removing its file.
+/// Whether the file of `digest` is given up (see [`add_swept`]).
 pub(crate) fn is_swept(conn: &Connection, digest: &Digest) -> Result<bool> {
     if !has_swept_table(conn)? {
         return Ok(false);
@@ -451,6 +455,20 @@ pub(crate) fn all_references(conn: &Connection) -> Result<Vec<(SnapshotId, Diges
         out.push((SnapshotId(id as u64), digest_of(&raw)?));
     }
     Ok(out)
+}
+
+/// Whether a snapshot names `record` as its record.
+pub(crate) fn record_in_use(conn: &Connection, record: &Digest) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM snapshots WHERE record = ?1 LIMIT 1")
+        .and_then(|mut s| s.exists([record.as_bytes()]))
+        .map_err(Error::index("look up a snapshot record"))
+}
+
+/// Forgets every named cache (derived data: the next operation rebuilds what it needs).
+pub(crate) fn clear_caches(conn: &Connection) -> Result<()> {
+    conn.execute("DELETE FROM caches", [])
+        .map(drop)
+        .map_err(Error::index("clear caches"))
 }
 
 pub(crate) fn delete_snapshot(conn: &Connection, id: SnapshotId) -> Result<bool> {

@@ -42,8 +42,8 @@ pub struct RebuildReport {
 
 /// A stray snapshot record whose tree is all there: the snapshot it makes, and every digest it
 /// needs (its blobs, manifest and record).
-struct CompleteRecord {
-    record: Digest,
+pub(crate) struct CompleteRecord {
+    pub(crate) record: Digest,
     snapshot: NewSnapshot,
     needs: Vec<Digest>,
 }
@@ -51,6 +51,8 @@ struct CompleteRecord {
 struct Found {
     rows: Vec<BlobRow>,
     records: Vec<(Digest, RecordV1)>,
+    /// Records the old index marks as given up (see `index::add_swept`).
+    given_up: Vec<Digest>,
     damaged: u64,
 }
 
@@ -79,7 +81,14 @@ impl Store {
         let inline = salvage_inline(&index_path, format.hash);
         let swept = salvage_swept(&index_path);
         let mut found = scan_objects(&options, root, format.hash)?;
-        // Records of snapshots a GC was collecting when it stopped stay collected.
+        // Records of snapshots deleted, or being collected by a GC when it stopped, stay
+        // deleted, and stay marked in the new index (so that a second rebuild agrees).
+        found.given_up = found
+            .records
+            .iter()
+            .map(|(digest, _)| *digest)
+            .filter(|digest| swept.contains(digest))
+            .collect();
         found.records.retain(|(digest, _)| !swept.contains(digest));
         index::remove_files(&index_path)?;
         let mut conn = index::open(&index_path, true, options.busy_timeout)?;
@@ -110,7 +119,7 @@ impl Store {
     }
 }
 
-/// The files the old index marks as a GC's to remove, as far as it can still tell.
+/// The files the old index marks as given up, as far as it can still tell.
 fn salvage_swept(path: &Utf8Path) -> std::collections::HashSet<Digest> {
     let Ok(conn) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
         return std::collections::HashSet::new();
@@ -169,6 +178,7 @@ fn scan_objects(options: &Options, root: &Utf8Path, algo: crate::HashAlgo) -> Re
     let mut found = Found {
         rows: Vec::new(),
         records: Vec::new(),
+        given_up: Vec::new(),
         damaged: 0,
     };
     let dirs = vfs
@@ -256,6 +266,7 @@ fn fill(
         index::insert_snapshot(&tx, &record.snapshot(refs), digest)?;
         report.snapshots += 1;
     }
+    index::add_swept(&tx, &found.given_up)?;
     index::bump_gc_generation(&tx)?;
     tx.commit().map_err(Error::index("commit"))
 }
@@ -372,7 +383,7 @@ impl Store {
 
     /// The stray records created after `after` (ns since the epoch) whose manifest decodes with
     /// `refs_of` and whose every blob is indexed or among `strays`, oldest first.
-    fn complete_strays(
+    pub(crate) fn complete_strays(
         &self,
         refs_of: RefsOf<'_>,
         strays: &std::collections::HashMap<Digest, (BlobRow, Option<RecordV1>)>,
@@ -423,17 +434,26 @@ impl Store {
         &self,
         indexed: impl Fn(&Digest) -> Result<bool>,
     ) -> Result<std::collections::HashMap<Digest, (BlobRow, Option<RecordV1>)>> {
+        self.intact_strays_in(&self.list_fanout()?, indexed)
+    }
+
+    /// [`Store::intact_strays`] among the files of a listing made before.
+    pub(crate) fn intact_strays_in(
+        &self,
+        listing: &crate::gc::Listing,
+        indexed: impl Fn(&Digest) -> Result<bool>,
+    ) -> Result<std::collections::HashMap<Digest, (BlobRow, Option<RecordV1>)>> {
         let vfs = &*self.inner.vfs;
         let mut strays = std::collections::HashMap::new();
-        for dir in self.fanout_dirs()? {
-            for name in crate::gc::list(vfs, &dir)? {
+        for (dir, names) in &listing.fanout {
+            for name in names {
                 let Ok(digest) = name.parse::<Digest>() else {
                     continue;
                 };
                 if indexed(&digest)? {
                     continue;
                 }
-                if let Some(mut found) = examine(vfs, &dir.join(&name), &name, self.format().hash) {
+                if let Some(mut found) = examine(vfs, &dir.join(name), name, self.format().hash) {
                     // The record of a snapshot GC collected is on its way out: never one to bring
                     // back. (Other files GC marked may hold bytes a later commit reused, so they
                     // still count as blobs.)

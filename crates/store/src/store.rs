@@ -271,17 +271,32 @@ impl Store {
 
     /// Deletes snapshots (their blobs stay until [`Store::gc`]). Fails with
     /// [`Error::UnknownSnapshot`], deleting nothing, if any id is unknown.
+    ///
+    /// The deleted snapshots' record files stay until the next GC too, marked in the same
+    /// transaction as given up: [`Store::rebuild_index`] never brings a deleted snapshot back.
     pub fn delete_snapshots(&self, ids: &[SnapshotId]) -> Result<()> {
         let _lock = self.lock_shared()?;
         let mut conn = self.conn_to_write()?;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(Error::index("begin"))?;
+        let mut records = Vec::with_capacity(ids.len());
         for &id in ids {
-            if !index::delete_snapshot(&tx, id)? {
+            let Some(info) = index::snapshot(&tx, id)? else {
                 return Err(Error::UnknownSnapshot { id });
+            };
+            index::delete_snapshot(&tx, id)?;
+            records.push(info.record);
+        }
+        // A record is a snapshot's own (it holds a random nonce); one still named by a snapshot
+        // left is kept unmarked all the same.
+        let mut given_up = Vec::with_capacity(records.len());
+        for record in records {
+            if !index::record_in_use(&tx, &record)? {
+                given_up.push(record);
             }
         }
+        index::add_swept(&tx, &given_up)?;
         tx.commit().map_err(Error::index("commit"))?;
         self.committed();
         Ok(())

@@ -91,6 +91,69 @@ impl Store {
     /// state; bytes stay 0 without `read_data`).
     pub fn verify_with(&self, read_data: bool, progress: &Progress) -> Result<VerifyReport> {
         let _lock = self.lock_shared()?;
+        self.verify_locked(read_data, progress)
+    }
+
+    /// Forgets the index rows of the damaged blobs that a snapshot stored again would replace:
+    /// data and manifests that are missing, of the wrong size or (found with `read_data`)
+    /// corrupt. Returns the check it made first, and the blobs it forgot.
+    ///
+    /// A store deduplicates against its index rows, never against its files, so while such a
+    /// row stays, every later snapshot of the same bytes references the damaged blob and is
+    /// damaged too. Without the row, the next put of those bytes writes them anew, and every
+    /// snapshot that references the digest, old or new, reads back intact again.
+    ///
+    /// The snapshots that need a forgotten blob stay damaged until its bytes are stored again:
+    /// [`Store::verify`] then reports the blob as [`Problem::NotInIndex`]. Records are never
+    /// forgotten (no snapshot is taken again with the same record), and neither are blobs that
+    /// could not be read ([`Problem::Unreadable`]: a permission or I/O error says nothing about
+    /// the bytes). The named caches go in the same transaction, so that a directory snapshot
+    /// looks at its files again rather than trusting what its cache says the store holds.
+    ///
+    /// Takes the exclusive lock: [`Error::Busy`] if anyone uses the store.
+    pub fn forget_damaged_blobs(
+        &self,
+        read_data: bool,
+        progress: &Progress,
+    ) -> Result<(VerifyReport, Vec<Digest>)> {
+        let _lock = self.lock_exclusive()?;
+        let report = self.verify_locked(read_data, progress)?;
+        let records: BTreeSet<Digest> = index::snapshots(&self.conn())?
+            .iter()
+            .map(|s| s.record)
+            .collect();
+        let forgotten: Vec<Digest> = report
+            .damaged
+            .iter()
+            .filter(|d| {
+                matches!(
+                    d.problem,
+                    Problem::Missing | Problem::WrongSize { .. } | Problem::Corrupt { .. }
+                ) && !records.contains(&d.digest)
+            })
+            .map(|d| d.digest)
+            .collect();
+        if forgotten.is_empty() {
+            return Ok((report, forgotten));
+        }
+        let mut conn = self.conn_to_write()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(Error::index("begin"))?;
+        for digest in &forgotten {
+            index::delete_blob(&tx, digest)?;
+        }
+        index::clear_caches(&tx)?;
+        // Every handle's cache of known digests (in this process or another) is dropped when
+        // the generation moves, as after a GC: none may dedupe against a forgotten row.
+        index::bump_gc_generation(&tx)?;
+        tx.commit().map_err(Error::index("commit"))?;
+        drop(conn);
+        self.committed();
+        Ok((report, forgotten))
+    }
+
+    fn verify_locked(&self, read_data: bool, progress: &Progress) -> Result<VerifyReport> {
         let (snapshots, records, users) = {
             let mut conn = self.conn();
             // One read transaction: the snapshot list and the references must be of the same

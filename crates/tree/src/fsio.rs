@@ -16,6 +16,49 @@ fn temp_path(dir: &Path) -> PathBuf {
     dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()))
 }
 
+/// Removes the temp files in `dir` that restores left behind when they were killed mid-file
+/// (Ctrl-C ends the command-line tool at once): those whose name carries the id of a process
+/// that no longer runs. Returns how many it removed. Best effort: a file it cannot remove, or
+/// a directory it cannot list, is left as it is.
+///
+/// Only Linux tells here whether a process runs (`/proc/PID`); elsewhere nothing is removed,
+/// since the temp file of a restore still running into the same directory must stay.
+pub(crate) fn remove_stale_temps(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let own = std::process::id();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<u32>().ok()))
+        else {
+            continue;
+        };
+        if pid != own
+            && !process_runs(pid)
+            && entry.file_type().is_ok_and(|t| !t.is_dir())
+            && fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Whether a process with id `pid` runs (may be a different one that reused the id).
+fn process_runs(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
 /// Writes a file at `path` atomically (readers see the old file or the whole new one): the
 /// content is written by `fill` into a new temp file, at any offsets and from any number of
 /// threads (`fill` returns the file's length), then `mode` (on Unix) and `mtime_ns` are set,

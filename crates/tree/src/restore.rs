@@ -68,6 +68,9 @@ pub struct RestoreReport {
     pub dirs: u64,
     /// Bytes written.
     pub bytes: u64,
+    /// Temp files removed that earlier restores, killed mid-file, left in the target's
+    /// directories.
+    pub stale_temps_removed: u64,
 }
 
 /// Restores the entries of `manifest` under `target`. Makes the checks of [`check_restore`]
@@ -105,6 +108,8 @@ pub fn restore_dir(
             meter.advance(1, 0);
         }
     }
+    // A restore into the same target that was killed (Ctrl-C) left its temp files there.
+    report.stale_temps_removed = dirs.iter().map(|d| fsio::remove_stale_temps(d)).sum();
     // Files and symlinks in parallel. A durable restore has each wait on its fsync, so more
     // threads than cores keep the disk and the decompression busy together. Without fsyncs
     // nothing waits: more threads than cores would only contend, spinning on the lock of a

@@ -33,7 +33,8 @@ pub struct SnapshotSpec {
     /// The snapshot this one follows.
     pub parent: Option<SnapshotId>,
     /// Commit nothing if the manifest turns out to be this one (typically the newest
-    /// snapshot's): the tree has not changed.
+    /// snapshot's): the tree has not changed. (Unless the snapshot stored blobs the store no
+    /// longer held: then it commits, so that they stay.)
     pub unless_manifest: Option<Digest>,
     /// Where to report entries processed of the nodes, with bytes: lent bytes by their length,
     /// files by their size when the snapshot starts (looked up only when a callback listens),
@@ -187,7 +188,10 @@ pub fn write_snapshot(
         ..Report::default()
     };
     let hits = distinct_hits(&results);
-    if let Some(unchanged) = unchanged_tree(cache, hits, results.len(), spec) {
+    // (Not when it stored blobs the store had lost: see below.)
+    if batch.stats().new_blobs == 0
+        && let Some(unchanged) = unchanged_tree(cache, hits, results.len(), spec)
+    {
         for p in results.iter().flatten() {
             count(&mut report, p.outcome());
         }
@@ -217,7 +221,10 @@ pub fn write_snapshot(
     let manifest = Arc::new(Manifest::new(entries)?);
     let encoded = manifest.encode();
     let digest = store.digest_of(&encoded);
-    let snapshot = if spec.unless_manifest == Some(digest) {
+    // The same tree commits all the same when it stored blobs the store had lost (their rows
+    // forgotten, or lost with a damaged index): a batch that is not committed leaves them
+    // unindexed, and every snapshot that needs them stays damaged.
+    let snapshot = if spec.unless_manifest == Some(digest) && batch.stats().new_blobs == 0 {
         None
     } else {
         Some(commit(batch, &encoded, &manifest, spec, &mut report)?)

@@ -87,19 +87,31 @@ pub(crate) fn run(ctx: &Ctx, read_data: bool) -> Result<Exit> {
 }
 
 /// What to run to get a sound store back: rebuild the index if it lost rows or snapshots, then
-/// forget the damaged snapshots and collect their blobs.
+/// forget the damaged blobs (so that a new snapshot can store their bytes again), or, when no
+/// blob is left to forget, the damaged snapshots, and collect their blobs.
 fn next_commands(ctx: &Ctx, report: &VerifyReport) -> Vec<String> {
     let store = ctx.store_flag();
     let mut next = Vec::new();
-    if !report.unindexed_records.is_empty()
-        || report
-            .damaged
-            .iter()
-            .any(|d| d.problem == Problem::NotInIndex)
-    {
+    // Only snapshot records without rows say the index lost commits that a rebuild brings
+    // back. A referenced blob without a row otherwise has no file either (an inline blob a
+    // rebuild could not carry over, or a damaged blob `repair blobs` forgot), and a rebuild
+    // would not find it.
+    if !report.unindexed_records.is_empty() {
         next.push(format!("autosave {store}repair index"));
     }
     if report.is_clean() {
+        return next;
+    }
+    // A damaged blob whose bytes a new snapshot may store again: its row goes first (its own
+    // report then says what follows), or later snapshots would keep deduplicating against it.
+    let mendable = |p: &Problem| matches!(p, Problem::Missing | Problem::WrongSize { .. });
+    let corrupt = |p: &Problem| matches!(p, Problem::Corrupt { .. });
+    if report.damaged.iter().any(|d| mendable(&d.problem)) {
+        next.push(format!("autosave {store}repair blobs"));
+        return next;
+    }
+    if report.damaged.iter().any(|d| corrupt(&d.problem)) {
+        next.push(format!("autosave {store}repair blobs --read-data"));
         return next;
     }
     let ids: Vec<String> = report

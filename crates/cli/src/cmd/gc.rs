@@ -1,4 +1,5 @@
-//! `autosave gc [--dry-run] [--discard-unindexed]`: remove blobs no snapshot references.
+//! `autosave gc [--dry-run] [--discard-unindexed] [--allow-empty]`: remove blobs no snapshot
+//! references.
 
 use anyhow::Result;
 use autosave::store::{GcOptions, UnindexedRecords};
@@ -18,7 +19,12 @@ struct Doc {
     stray_bytes_freed: u64,
 }
 
-pub(crate) fn run(ctx: &Ctx, dry_run: bool, discard_unindexed: bool) -> Result<Exit> {
+pub(crate) fn run(
+    ctx: &Ctx,
+    dry_run: bool,
+    discard_unindexed: bool,
+    allow_empty: bool,
+) -> Result<Exit> {
     let store = ctx.open()?;
     let bar = ctx.out.bar("collecting garbage", "blobs");
     let r = store.gc_with(GcOptions {
@@ -28,6 +34,7 @@ pub(crate) fn run(ctx: &Ctx, dry_run: bool, discard_unindexed: bool) -> Result<E
             true => UnindexedRecords::Delete,
             false => UnindexedRecords::Refuse,
         },
+        allow_empty,
     })?;
     drop(bar);
     let doc = Doc {

@@ -1,4 +1,5 @@
-//! `autosave repair index`: rebuild the index from the blob files.
+//! `autosave repair index`: rebuild the index from the blob files. `autosave repair blobs`:
+//! forget damaged blobs, so that the next snapshot stores their bytes again.
 //!
 //! Snapshot records and manifests are always files, so the index can be rebuilt from `objects/`
 //! alone (`Store::rebuild_index`, under the exclusive locks: never while the store is open
@@ -8,7 +9,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use autosave::store::{Options, Store};
+use autosave::store::{Damage, Options, Problem, Store};
 use autosave::tree::{Manifest, STORE_DIR_NAME};
 use serde::Serialize;
 
@@ -30,7 +31,123 @@ struct Doc {
 pub(crate) fn run(ctx: &Ctx, what: &RepairWhat) -> Result<Exit> {
     match what {
         RepairWhat::Index => index(ctx),
+        RepairWhat::Blobs { read_data } => blobs(ctx, *read_data),
     }
+}
+
+#[derive(Serialize)]
+struct BlobsDoc {
+    read_data: bool,
+    blobs_checked: u64,
+    bytes_read: u64,
+    /// Damaged blobs whose rows were forgotten, by digest.
+    forgotten: Vec<String>,
+    /// Damaged blobs without an index row already (forgotten before, or lost with the index):
+    /// the next snapshot that has their bytes stores them again.
+    not_in_index: Vec<String>,
+    /// Damaged blobs left as they are: snapshot records and unreadable files.
+    kept: Vec<String>,
+    /// Snapshots that need a damaged blob, ascending.
+    damaged_snapshots: Vec<u64>,
+    /// Whether a new snapshot can mend a damaged snapshot (by storing a blob's bytes again).
+    mendable: bool,
+    /// Commands to run next, in order.
+    next: Vec<String>,
+}
+
+fn blobs(ctx: &Ctx, read_data: bool) -> Result<Exit> {
+    let store = ctx.open()?;
+    let what = if read_data { "reading" } else { "checking" };
+    let bar = ctx.out.bar(what, "blobs");
+    let (report, forgotten) = store
+        .forget_damaged_blobs(read_data, &bar.progress())
+        .map_err(|e| match e {
+            autosave::store::Error::Busy { .. } => anyhow::Error::new(e).context(
+                "the store is in use by another program (an application's autosave session, \
+                 `autosave watch`, another command): close it, then repair the blobs",
+            ),
+            e => e.into(),
+        })?;
+    drop(bar);
+    let (not_in_index, kept): (Vec<&Damage>, Vec<&Damage>) = report
+        .damaged
+        .iter()
+        .filter(|d| !forgotten.contains(&d.digest))
+        .partition(|d| d.problem == Problem::NotInIndex);
+    let digests = |list: Vec<&Damage>| list.iter().map(|d| d.digest.to_string()).collect();
+    let ids: Vec<String> = report
+        .damaged_snapshots
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let store_flag = ctx.store_flag();
+    let mut next = Vec::new();
+    // Blobs without a row are stored again by the next snapshot that has their bytes, as
+    // those just forgotten are.
+    let mendable = !forgotten.is_empty() || !not_in_index.is_empty();
+    if mendable {
+        let dir = if ctx.store.is_some() { "DIR" } else { "." };
+        next.push(format!("autosave {store_flag}snapshot {dir}"));
+        next.push(format!("autosave {store_flag}check"));
+    } else if !ids.is_empty() {
+        next.push(format!("autosave {store_flag}forget {}", ids.join(" ")));
+        next.push(format!("autosave {store_flag}gc"));
+    }
+    let doc = BlobsDoc {
+        read_data,
+        blobs_checked: report.blobs_checked,
+        bytes_read: report.bytes_read,
+        forgotten: forgotten.iter().map(ToString::to_string).collect(),
+        not_in_index: digests(not_in_index),
+        kept: digests(kept),
+        damaged_snapshots: report.damaged_snapshots.iter().map(|id| id.0).collect(),
+        mendable,
+        next,
+    };
+    ctx.out.report("repair", &doc, blobs_text)?;
+    Ok(if doc.damaged_snapshots.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Damaged
+    })
+}
+
+fn blobs_text(d: &BlobsDoc) -> String {
+    if d.damaged_snapshots.is_empty() {
+        return format!(
+            "checked {}: no damage found, nothing to repair\n",
+            output::count(d.blobs_checked, "blob", "blobs")
+        );
+    }
+    let ids: Vec<String> = d.damaged_snapshots.iter().map(u64::to_string).collect();
+    let blobs = |n: usize| output::count(n as u64, "damaged blob", "damaged blobs");
+    let mut parts = vec![format!("forgot {}", blobs(d.forgotten.len()))];
+    if !d.not_in_index.is_empty() {
+        parts.push(format!(
+            "{} had no index row already",
+            blobs(d.not_in_index.len())
+        ));
+    }
+    if !d.kept.is_empty() {
+        parts.push(format!(
+            "kept {} that no snapshot stores again (snapshot records, unreadable files)",
+            blobs(d.kept.len())
+        ));
+    }
+    let mut out = parts.join("; ");
+    out.push_str(&format!("\nsnapshots that need them: {}\n", ids.join(", ")));
+    if d.mendable {
+        out.push_str(
+            "a snapshot of files that still hold those blobs' bytes stores them again, \
+             and mends every snapshot that needs them; forget those that `check` still finds \
+             damaged after it\n",
+        );
+    }
+    for (i, command) in d.next.iter().enumerate() {
+        let lead = if i == 0 { "next:" } else { "     " };
+        out.push_str(&format!("{lead} {command}\n"));
+    }
+    out
 }
 
 fn index(ctx: &Ctx) -> Result<Exit> {

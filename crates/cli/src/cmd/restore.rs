@@ -34,6 +34,9 @@ struct Doc {
     symlinks: u64,
     dirs: u64,
     bytes: u64,
+    /// Temp files of earlier restores into the target, killed mid-file, that this one removed
+    /// (0 with `--dry-run`).
+    stale_temps_removed: u64,
     /// With `--dry-run`: what would be written.
     #[serde(skip_serializing_if = "Option::is_none")]
     entries: Option<Vec<PlannedDoc>>,
@@ -90,6 +93,7 @@ fn done(snapshot: u64, target: &Path, r: &RestoreReport) -> Doc {
         symlinks: r.symlinks,
         dirs: r.dirs,
         bytes: r.bytes,
+        stale_temps_removed: r.stale_temps_removed,
         entries: None,
     }
 }
@@ -129,6 +133,7 @@ fn plan(
         symlinks: count(KIND_SYMLINK),
         dirs: count(KIND_DIR),
         bytes: files.map(|e| e.content.len()).sum(),
+        stale_temps_removed: 0,
         entries: Some(entries.iter().map(|e| planned(req.target, e)).collect()),
     })
 }
@@ -167,5 +172,11 @@ fn text(d: &Doc) -> String {
         output::count(d.dirs, "empty directory", "empty directories"),
         output::size(d.bytes),
     ));
+    if d.stale_temps_removed > 0 {
+        out.push_str(&format!(
+            "removed {} that an interrupted restore left\n",
+            output::count(d.stale_temps_removed, "temp file", "temp files"),
+        ));
+    }
     out
 }

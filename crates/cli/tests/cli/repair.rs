@@ -31,6 +31,31 @@ fn repair_index_rebuilds_a_deleted_index_and_everything_reads_back() {
         cat.stdout,
         std::fs::read(p.path("data/signal.bin")).unwrap()
     );
+
+    // The notes are still in their file: a snapshot of the unchanged tree stores them again,
+    // and commits although the tree is the newest snapshot's, which mends snapshot 2.
+    p.run(&["snapshot", "."]).ok();
+    p.run(&["check", "--read-data"]).ok();
+    let notes = p.run(&["cat", "2", "notes.txt"]).ok().stdout;
+    assert_eq!(notes, std::fs::read(p.path("notes.txt")).unwrap());
+}
+
+#[test]
+fn repair_index_never_brings_back_a_forgotten_snapshot() {
+    let p = Project::with_snapshot();
+    p.write("notes.txt", b"the notes that are kept\n");
+    p.run(&["snapshot", "."]).ok();
+    p.run(&["forget", "1"]).ok();
+    for _ in 0..2 {
+        let doc = p.run(&["--json", "repair", "index"]).ok().json();
+        assert_eq!(doc["snapshots"], 1);
+        assert_eq!(p.snapshot_ids().len(), 1);
+        let notes = p.run(&["cat", "latest", "notes.txt"]).ok().stdout;
+        assert_eq!(notes, b"the notes that are kept\n");
+    }
+    p.run(&["gc"]).ok();
+    p.run(&["repair", "index"]).ok();
+    assert_eq!(p.snapshot_ids().len(), 1);
 }
 
 #[test]

@@ -243,3 +243,72 @@ fn a_target_in_the_way_fails_the_restore_and_its_dry_run_before_anything_is_writ
     );
     assert!(p.temp().join("target/notes.txt/inner").is_dir());
 }
+
+/// Ctrl-C during a restore ends it at once, leaving the temp file it was writing; restoring
+/// again removes it and says so.
+#[test]
+fn a_restore_interrupted_mid_file_leaves_a_temp_file_that_the_next_restore_removes() {
+    let p = Project::new();
+    p.write("big.bin", &noise(48 << 20, 9));
+    p.run(&["snapshot", "."]).ok();
+    let target = p.temp().join("out");
+    // The temp files in the target and in its `data` directory.
+    let temps = |dir: &Path| -> Vec<PathBuf> {
+        [dir.to_path_buf(), dir.join("data")]
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flat_map(|entries| entries.flatten().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".autosave-restore-")
+            })
+            .collect()
+    };
+    // Interrupt as soon as the temp file of the large file shows (a few tries: the restore may
+    // finish between two looks on a fast machine).
+    let mut caught = false;
+    for _ in 0..5 {
+        let _ = std::fs::remove_dir_all(&target);
+        let mut child = p
+            .cmd(&["restore", "latest", "--target", target.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        while child.try_wait().unwrap().is_none() {
+            if !temps(&target).is_empty() {
+                crate::interrupt(child.id());
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        let code = child.wait().unwrap().code();
+        if code == Some(130) && !temps(&target).is_empty() {
+            caught = true;
+            break;
+        }
+    }
+    assert!(caught, "no restore was interrupted mid-file in five tries");
+    // (Files are written in parallel: a small one may have been in flight too.)
+    let left = temps(&target).len();
+
+    let run = p
+        .run(&[
+            "restore",
+            "latest",
+            "--force",
+            "--target",
+            target.to_str().unwrap(),
+        ])
+        .ok();
+    let said = if left == 1 {
+        "removed 1 temp file that an interrupted restore left\n".to_owned()
+    } else {
+        format!("removed {left} temp files that an interrupted restore left\n")
+    };
+    assert!(run.text().ends_with(&said), "{run:?}");
+    assert_eq!(temps(&target), Vec::<PathBuf>::new());
+    assert_eq!(tree(&target), tree(&p.root()));
+}

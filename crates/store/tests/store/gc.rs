@@ -73,6 +73,29 @@ fn gc_refuses_when_it_would_delete_every_blob() {
 }
 
 #[test]
+fn gc_with_allow_empty_deletes_every_blob_once_no_snapshot_is_left() {
+    let (_dir, store) = new_store();
+    let (a, d) = commit(&store, &[&random_bytes(50_000, 47), b"inline"]);
+    store.delete_snapshots(&[a]).unwrap();
+    let report = store
+        .gc_with(GcOptions {
+            allow_empty: true,
+            ..GcOptions::default()
+        })
+        .unwrap();
+    assert_eq!(report.blobs_removed, 4, "two blobs, a manifest, a record");
+    assert_eq!(report.blobs_kept, 0);
+    assert!(!blob_file(&store, &d[0]).exists());
+    assert!(store.verify(true).unwrap().is_clean());
+    assert!(store.snapshots().unwrap().is_empty());
+    // The store goes on as new.
+    let (_, again) = commit(&store, &[&random_bytes(50_000, 47)]);
+    assert_eq!(again[0], d[0]);
+    assert!(blob_file(&store, &d[0]).exists());
+    assert!(store.verify(true).unwrap().is_clean());
+}
+
+#[test]
 fn gc_removes_files_left_by_interrupted_writes() {
     let (_dir, store) = new_store();
     commit(&store, &[&random_bytes(50_000, 48)]);

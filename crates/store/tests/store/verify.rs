@@ -1,4 +1,4 @@
-use autosave_store::Problem;
+use autosave_store::{Digest, Problem};
 
 use crate::{blob_file, commit, new_store, random_bytes};
 
@@ -94,4 +94,102 @@ fn a_blob_file_whose_object_kind_was_flipped_is_reported_corrupt() {
         std::fs::write(&path, original).unwrap();
         assert!(store.verify(true).unwrap().is_clean());
     }
+}
+
+#[test]
+fn a_missing_blob_is_stored_again_once_its_row_is_forgotten() {
+    let (_dir, store) = new_store();
+    let bytes = random_bytes(50_000, 70);
+    let (a, d) = commit(&store, &[&bytes]);
+    // Another handle, open all along, whose cache knows the digest.
+    let other = autosave_store::Store::open(store.root()).unwrap();
+    assert!(other.batch().unwrap().contains(&d[0]).unwrap());
+    std::fs::remove_file(blob_file(&store, &d[0])).unwrap();
+
+    // While the row stays, a put of the same bytes dedupes against it: the new snapshot
+    // would be as damaged as the old one.
+    assert!(!store.batch().unwrap().put(&bytes).unwrap().new);
+
+    let (report, forgotten) = store
+        .forget_damaged_blobs(false, &autosave_store::Progress::none())
+        .unwrap();
+    assert_eq!(forgotten, vec![d[0]]);
+    assert_eq!(report.damaged_snapshots, vec![a]);
+    let after = store.verify(false).unwrap();
+    assert_eq!(after.damaged[0].problem, Problem::NotInIndex);
+    assert_eq!(after.damaged_snapshots, vec![a]);
+
+    // The next put of those bytes, from either handle, writes them anew, and the old snapshot
+    // that needed them reads back intact.
+    let batch = other.batch().unwrap();
+    assert!(!batch.contains(&d[0]).unwrap());
+    assert!(batch.put(&bytes).unwrap().new);
+    let manifest = batch.put_file(b"again").unwrap().digest;
+    let mut snap =
+        autosave_store::NewSnapshot::new(autosave_store::SnapshotKind::Autosave, manifest);
+    snap.refs = vec![d[0]];
+    batch.commit(snap).unwrap();
+    assert!(store.verify(true).unwrap().is_clean());
+    assert_eq!(store.get(&d[0]).unwrap().unwrap(), bytes);
+}
+
+#[test]
+fn forgetting_damaged_blobs_forgets_only_what_a_new_put_can_replace() {
+    let (_dir, store) = new_store();
+    let (a, d) = commit(
+        &store,
+        &[&random_bytes(50_000, 71), &random_bytes(50_000, 72)],
+    );
+    let (b, _) = commit(&store, &[b"kept apart"]);
+    // A flipped byte (found only by reading), and a deleted snapshot record, which no put
+    // ever writes again.
+    let path = blob_file(&store, &d[1]);
+    let mut file = std::fs::read(&path).unwrap();
+    file[500] ^= 1;
+    std::fs::write(&path, file).unwrap();
+    let record = store.snapshot(b).unwrap().unwrap().record;
+    std::fs::remove_file(blob_file(&store, &record)).unwrap();
+
+    let none = autosave_store::Progress::none();
+    let (quick, forgotten) = store.forget_damaged_blobs(false, &none).unwrap();
+    assert_eq!(
+        quick.damaged_snapshots,
+        vec![b],
+        "only the record is missing"
+    );
+    assert!(forgotten.is_empty(), "a record is never forgotten");
+
+    let (full, forgotten) = store.forget_damaged_blobs(true, &none).unwrap();
+    assert_eq!(full.damaged_snapshots, vec![a, b]);
+    assert_eq!(forgotten, vec![d[1]]);
+    let after = store.verify(true).unwrap();
+    let problems: Vec<(Digest, Problem)> = after
+        .damaged
+        .iter()
+        .map(|x| (x.digest, x.problem.clone()))
+        .collect();
+    assert!(
+        problems.contains(&(d[1], Problem::NotInIndex)),
+        "{problems:?}"
+    );
+    assert!(
+        problems.contains(&(record, Problem::Missing)),
+        "{problems:?}"
+    );
+    assert!(
+        store.get(&d[0]).unwrap().is_some(),
+        "the sound blob beside it stays"
+    );
+}
+
+#[test]
+fn forgetting_damaged_blobs_waits_for_no_one() {
+    let (_dir, store) = new_store();
+    commit(&store, &[&random_bytes(50_000, 73)]);
+    let batch = store.batch().unwrap();
+    assert!(matches!(
+        store.forget_damaged_blobs(false, &autosave_store::Progress::none()),
+        Err(autosave_store::Error::Busy { .. })
+    ));
+    drop(batch);
 }

@@ -180,6 +180,52 @@ fn a_non_empty_target_needs_force() {
     assert_eq!(std::fs::read(target.join("a")).unwrap(), b"x");
 }
 
+/// A restore killed mid-file (Ctrl-C ends the command-line tool at once) leaves its temp file;
+/// the next restore into the same target removes those of processes that no longer run, and
+/// keeps those of a restore that may still be writing.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_restore_removes_the_temp_files_of_killed_restores_and_keeps_running_ones() {
+    let (dir, store) = new_store();
+    let target = dir.path().join("target");
+    std::fs::create_dir_all(target.join("sub")).unwrap();
+    // No process has an id above the kernel's limit (at most 2^22); process 1 always runs.
+    let dead = [
+        target.join(".autosave-restore-4194305-0"),
+        target.join("sub/.autosave-restore-4294967295-12"),
+    ];
+    let running = target.join(".autosave-restore-1-3");
+    let unrelated = [
+        target.join(".autosave-restore-notes"),
+        target.join(".autosave-restore-4194305"),
+    ];
+    for path in dead.iter().chain([&running]).chain(&unrelated) {
+        std::fs::write(path, b"partial").unwrap();
+    }
+    let mut entries = manifest_with(&["a"], "file").entries().to_vec();
+    entries.push(ManifestEntry {
+        path: EntryPath::new(["sub", "b"]),
+        kind: "file".into(),
+        meta: "{}".into(),
+        content: Content::Inline(b"b".to_vec()),
+    });
+    let m = Manifest::new(entries).unwrap();
+    let options = RestoreOptions {
+        force: true,
+        ..RestoreOptions::default()
+    };
+    let report = restore_dir(&store, &m, &target, &options).unwrap();
+    assert_eq!(report.stale_temps_removed, 2);
+    for path in &dead {
+        assert!(!path.exists(), "{}", path.display());
+    }
+    assert!(running.exists());
+    for path in &unrelated {
+        assert!(path.exists(), "{}", path.display());
+    }
+    assert_eq!(std::fs::read(target.join("sub/b")).unwrap(), b"b");
+}
+
 #[test]
 fn restoring_only_a_subtree_writes_only_it() {
     let (dir, store) = new_store();
