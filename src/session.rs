@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use autosave_store::{
-    GcOptions, GcRefusal, GcReport, SnapshotId, SnapshotInfo, SnapshotKind, Store,
+    Digest, GcOptions, GcRefusal, GcReport, SnapshotId, SnapshotInfo, SnapshotKind, Store,
 };
 use autosave_tree::{
     ChangeCache, EntryPath, Manifest, Node, Report, SnapshotSpec, Token, write_snapshot,
@@ -117,9 +117,10 @@ pub struct Session {
     cache: ChangeCache,
     keep_autosaves: usize,
     adopted: Vec<SnapshotId>,
-    /// Another process used the store when this session opened, so adoption waits for the
-    /// first save: a record it leaves would become older than that save's snapshot, and then
-    /// no session would adopt it.
+    forgotten: Vec<Digest>,
+    /// Another process used the store when this session opened, so adoption (and the check
+    /// for damaged blobs) waits for the first save: a record it leaves would become older than
+    /// that save's snapshot, and then no session would adopt it.
     adoption_pending: bool,
 }
 
@@ -128,7 +129,9 @@ impl Session {
     ///
     /// A second live session on the same store gets [`Error::Locked`] naming the holder. A
     /// writable session first brings back the newest snapshots the index does not list
-    /// ([`Session::adopted`]). While an index rebuild (`autosave repair index`) runs on the
+    /// ([`Session::adopted`]), then forgets the blobs whose files are missing or the wrong
+    /// size ([`Session::forgotten_blobs`]), so that its saves store their bytes again. While an
+    /// index rebuild (`autosave repair index`) runs on the
     /// store, opening waits for it to finish; while the session is open, no rebuild starts.
     pub fn open(project_dir: impl AsRef<Utf8Path>, options: Options) -> Result<Self> {
         if options.keep_autosaves == 0 {
@@ -158,21 +161,30 @@ impl Session {
             Some(Claim::take(&dir)?)
         };
         let store = Store::open_with(&dir, store_options)?;
-        let (adopted, adoption_pending) = match &claim {
-            Some(_) => match adopt(&store)? {
-                Some(ids) => (ids, false),
-                None => (Vec::new(), true),
-            },
-            None => (Vec::new(), false),
-        };
-        Ok(Self {
+        let mut session = Self {
             store,
-            claim,
             cache: ChangeCache::new(),
             keep_autosaves: options.keep_autosaves,
-            adopted,
-            adoption_pending,
-        })
+            adopted: Vec::new(),
+            forgotten: Vec::new(),
+            adoption_pending: claim.is_some(),
+            claim,
+        };
+        session.adopt_if_pending()?;
+        Ok(session)
+    }
+
+    /// Blobs this session found damaged when it opened (or, if another process was using the
+    /// store then, before its first save): files missing or of the wrong size, which
+    /// [`Store::forget_damaged_blobs`] forgot. Every snapshot that needs one is damaged until
+    /// a save stores its bytes again; the next save of a tree that still holds them does, and
+    /// then every snapshot that needs them reads back intact.
+    ///
+    /// A store deduplicates against its index, never against its files, so without this a
+    /// file lost while no session was open (a clean-up, a partial copy of the project, a
+    /// failing disk) would stay lost under every later save of the same bytes.
+    pub fn forgotten_blobs(&self) -> &[Digest] {
+        &self.forgotten
     }
 
     /// Snapshots this session brought back when it opened (or, if another process was using
@@ -306,14 +318,28 @@ impl Session {
         Ok(())
     }
 
-    /// Adopts what the session could not when it opened, unless the store is still in use.
+    /// Adopts, and forgets damaged blobs, unless done already or the store is still in use.
     fn adopt_if_pending(&mut self) -> Result<()> {
-        if self.adoption_pending
-            && let Some(ids) = adopt(&self.store)?
-        {
-            self.adopted.extend(ids);
-            self.adoption_pending = false;
+        if !self.adoption_pending {
+            return Ok(());
         }
+        let Some(ids) = adopt(&self.store)? else {
+            return Ok(());
+        };
+        self.adopted.extend(ids);
+        // ORDER: after adoption, so that a record whose blob file is gone is still brought
+        // back (damaged, and mended by the next save that stores the blob's bytes) rather than
+        // left unindexed for a GC to sweep.
+        match self
+            .store
+            .forget_damaged_blobs(false, &autosave_store::Progress::none())
+        {
+            Ok((_, forgotten)) => self.forgotten.extend(forgotten),
+            // Taken between the two: the blobs wait for the next save's check.
+            Err(autosave_store::Error::Busy { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        self.adoption_pending = false;
         Ok(())
     }
 

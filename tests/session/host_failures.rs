@@ -727,49 +727,77 @@ fn discarding_removes_the_damaged_newer_autosaves_too_so_the_question_is_not_ask
     assert!(s.recovery().unwrap().is_none());
 }
 
-/// A blob file that goes missing under a session (a user cleaning up, a partial copy of the
-/// project) must not stay missing while the host believes its autosaves hold the data: once the
-/// store forgets the damaged row, the next autosave of the unchanged tree stores the bytes again
-/// and commits, and every snapshot that needed them reads back intact.
+/// The first blob file of the newest snapshot's, and its digest.
+fn a_blob_file(s: &Session, dir: &Utf8Path) -> (autosave::store::Digest, camino::Utf8PathBuf) {
+    let id = s.store().latest().unwrap().unwrap().id;
+    s.store()
+        .snapshot_refs(id)
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            let hex = d.to_string();
+            (d, dir.join(".autosave/objects").join(&hex[..2]).join(&hex))
+        })
+        .find(|(_, path)| path.exists())
+        .expect("the sample holds a blob file")
+}
+
+/// A blob file lost while no session was open (a user cleaning up, a partial copy of the
+/// project) must not stay lost while the host believes its saves hold the data: the next
+/// session forgets the damaged row when it opens, and its first save of a tree that still holds
+/// the bytes stores them again and commits, even though the tree did not change, which mends
+/// every snapshot that needed them.
 #[test]
-fn a_lost_blob_file_is_stored_again_by_the_next_autosave_after_its_row_is_forgotten() {
+fn a_blob_file_lost_between_sessions_is_stored_again_by_the_next_save() {
     let (_tmp, dir) = project();
     let tree = HostTree::sample(7);
     let mut s = open(&dir);
     s.save_explicit(&tree.nodes()).unwrap();
     let baseline_id = s.store().latest().unwrap().unwrap().id;
-    let lost = s
-        .store()
-        .snapshot_refs(baseline_id)
-        .unwrap()
-        .into_iter()
-        .find(|d| {
-            let hex = d.to_string();
-            dir.join(".autosave/objects")
-                .join(&hex[..2])
-                .join(&hex)
-                .exists()
-        })
-        .expect("the sample holds a blob file");
-    let hex = lost.to_string();
-    std::fs::remove_file(dir.join(".autosave/objects").join(&hex[..2]).join(&hex)).unwrap();
-    assert!(!s.store().verify(false).unwrap().is_clean());
+    let (lost, path) = a_blob_file(&s, &dir);
+    drop(s);
+    std::fs::remove_file(&path).unwrap();
 
-    let (_, forgotten) = s
-        .store()
-        .forget_damaged_blobs(false, &autosave::store::Progress::none())
-        .unwrap();
-    assert_eq!(forgotten, vec![lost]);
+    let mut s = open(&dir);
+    assert_eq!(s.forgotten_blobs(), [lost]);
+    assert!(!s.store().verify(false).unwrap().is_clean());
     let report = s.autosave(&tree.nodes()).unwrap();
     assert!(
         report.snapshot.is_some(),
         "the same tree commits when it stored lost blobs again"
     );
+    assert!(path.exists());
     assert!(s.store().verify(true).unwrap().is_clean());
     assert_eq!(
         restored_contents(&s.restore(baseline_id).unwrap()),
         tree.contents()
     );
+    drop(s);
+    assert_eq!(open(&dir).forgotten_blobs(), []);
+}
+
+/// A session that finds the store in use when it opens checks for damaged blobs before its
+/// first save instead.
+#[test]
+fn a_session_that_opened_beside_another_process_forgets_damaged_blobs_before_its_first_save() {
+    let (_tmp, dir) = project();
+    let mut tree = HostTree::sample(8);
+    let mut s = open(&dir);
+    s.save_explicit(&tree.nodes()).unwrap();
+    let (lost, path) = a_blob_file(&s, &dir);
+    drop(s);
+    std::fs::remove_file(&path).unwrap();
+
+    let other = autosave::store::Store::open(dir.join(".autosave")).unwrap();
+    let reading = other.reader().unwrap();
+    let mut s = open(&dir);
+    assert_eq!(s.forgotten_blobs(), []);
+    drop(reading);
+    tree.set(&["notes"], "note", b"an edit".to_vec());
+    s.autosave(&tree.nodes()).unwrap();
+    assert_eq!(s.forgotten_blobs(), [lost]);
+    assert!(path.exists(), "the autosave stored the lost bytes again");
+    assert!(s.store().verify(true).unwrap().is_clean());
 }
 
 /// The clean-up after an autosave lists the store's directories once: the check for snapshots

@@ -243,6 +243,33 @@ pub(crate) fn insert_blob(conn: &Connection, row: &BlobRow) -> Result<()> {
 }
 
 /// Every blob row without its inline bytes: (digest, size, stored, is_inline).
+/// Every blob row's digest, stored length, and for an inline blob its payload's length: what a
+/// check of presence needs, without the payloads.
+pub(crate) fn blob_presence(conn: &Connection) -> Result<Vec<(Digest, u64, Option<u64>)>> {
+    let mut stmt = conn
+        .prepare("SELECT digest, stored, length(data) FROM blobs")
+        .map_err(Error::index("list blobs"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+            ))
+        })
+        .map_err(Error::index("list blobs"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (raw, stored, inline) = row.map_err(Error::index("list blobs"))?;
+        out.push((
+            digest_of(&raw)?,
+            stored.max(0) as u64,
+            inline.map(|n| n.max(0) as u64),
+        ));
+    }
+    Ok(out)
+}
+
 pub(crate) fn all_blobs(conn: &Connection) -> Result<Vec<(Digest, u64, u64, bool)>> {
     let mut stmt = conn
         .prepare("SELECT digest, size, stored, data IS NOT NULL FROM blobs")

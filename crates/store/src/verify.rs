@@ -91,7 +91,7 @@ impl Store {
     /// state; bytes stay 0 without `read_data`).
     pub fn verify_with(&self, read_data: bool, progress: &Progress) -> Result<VerifyReport> {
         let _lock = self.lock_shared()?;
-        self.verify_locked(read_data, progress)
+        self.verify_locked(read_data, progress, true)
     }
 
     /// Forgets the index rows of the damaged blobs that a snapshot stored again would replace:
@@ -117,7 +117,7 @@ impl Store {
         progress: &Progress,
     ) -> Result<(VerifyReport, Vec<Digest>)> {
         let _lock = self.lock_exclusive()?;
-        let report = self.verify_locked(read_data, progress)?;
+        let report = self.verify_locked(read_data, progress, false)?;
         let records: BTreeSet<Digest> = index::snapshots(&self.conn())?
             .iter()
             .map(|s| s.record)
@@ -153,8 +153,15 @@ impl Store {
         Ok((report, forgotten))
     }
 
-    fn verify_locked(&self, read_data: bool, progress: &Progress) -> Result<VerifyReport> {
-        let (snapshots, records, users) = {
+    /// The check, under a lock the caller holds. `unindexed`: also list the snapshot records
+    /// without an index row ([`VerifyReport::unindexed_records`]; empty otherwise).
+    fn verify_locked(
+        &self,
+        read_data: bool,
+        progress: &Progress,
+        unindexed: bool,
+    ) -> Result<VerifyReport> {
+        let (snapshots, records, users, presence) = {
             let mut conn = self.conn();
             // One read transaction: the snapshot list and the references must be of the same
             // moment, or a snapshot committed in between would have its record counted as data.
@@ -167,9 +174,18 @@ impl Store {
             for (id, digest) in index::all_references(&tx)? {
                 users.entry(digest).or_default().push(id);
             }
+            // Without reading data, one query gives every row's lengths (a query per blob
+            // costs more than the `stat` of its file).
+            let presence: HashMap<Digest, (u64, Option<u64>)> = match read_data {
+                true => HashMap::new(),
+                false => index::blob_presence(&tx)?
+                    .into_iter()
+                    .map(|(digest, stored, inline)| (digest, (stored, inline)))
+                    .collect(),
+            };
             tx.finish()
                 .map_err(Error::index("end a read transaction"))?;
-            (listed.len() as u64, records, users)
+            (listed.len() as u64, records, users, presence)
         };
         let mut report = VerifyReport {
             snapshots,
@@ -184,7 +200,13 @@ impl Store {
             } else {
                 ObjectKind::Data
             };
-            let problem = self.check_blob(&digest, kind, read_data, &mut report.bytes_read)?;
+            let problem = match read_data {
+                true => self.check_blob(&digest, kind, read_data, &mut report.bytes_read)?,
+                false => match presence.get(&digest) {
+                    None => Some(Problem::NotInIndex),
+                    Some(&(stored, inline)) => self.check_lengths(&digest, stored, inline),
+                },
+            };
             meter.advance(1, sizes.get(&digest).copied().unwrap_or(0));
             if let Some(problem) = problem {
                 ids.sort();
@@ -199,7 +221,9 @@ impl Store {
         }
         report.damaged_snapshots.sort();
         report.damaged_snapshots.dedup();
-        report.unindexed_records = self.unindexed_records()?;
+        if unindexed {
+            report.unindexed_records = self.unindexed_records()?;
+        }
         Ok(report)
     }
 
@@ -280,9 +304,16 @@ impl Store {
     }
 
     fn check_presence(&self, row: &BlobRow) -> Option<Problem> {
-        let found = match &row.inline {
-            Some(payload) => payload.len() as u64,
-            None => match self.inner.vfs.file_len(&self.blob_path(&row.digest)) {
+        let inline = row.inline.as_ref().map(|payload| payload.len() as u64);
+        self.check_lengths(&row.digest, row.stored, inline)
+    }
+
+    /// Whether a blob whose row says `stored` bytes (and for an inline blob, whose payload has
+    /// `inline` bytes) is there with that length.
+    fn check_lengths(&self, digest: &Digest, stored: u64, inline: Option<u64>) -> Option<Problem> {
+        let found = match inline {
+            Some(len) => len,
+            None => match self.inner.vfs.file_len(&self.blob_path(digest)) {
                 Ok(Some(len)) => len,
                 Ok(None) => return Some(Problem::Missing),
                 Err(e) => {
@@ -292,8 +323,8 @@ impl Store {
                 }
             },
         };
-        (found != row.stored).then_some(Problem::WrongSize {
-            expected: row.stored,
+        (found != stored).then_some(Problem::WrongSize {
+            expected: stored,
             found,
         })
     }
