@@ -444,6 +444,16 @@ pub(crate) fn snapshots(conn: &Connection) -> Result<Vec<SnapshotInfo>> {
         .collect()
 }
 
+/// The snapshot with the highest id, if any (one row read, however many snapshots there are).
+pub(crate) fn latest_snapshot(conn: &Connection) -> Result<Option<SnapshotInfo>> {
+    let sql = format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots ORDER BY id DESC LIMIT 1");
+    conn.prepare_cached(&sql)
+        .and_then(|mut s| s.query_row([], raw_snapshot).optional())
+        .map_err(Error::index("read the newest snapshot"))?
+        .map(snapshot_info)
+        .transpose()
+}
+
 pub(crate) fn snapshot(conn: &Connection, id: SnapshotId) -> Result<Option<SnapshotInfo>> {
     let sql = format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id = ?1");
     conn.query_row(&sql, [id.0 as i64], raw_snapshot)

@@ -257,7 +257,7 @@ impl Store {
 
     /// The newest snapshot, if any.
     pub fn latest(&self) -> Result<Option<SnapshotInfo>> {
-        Ok(self.snapshots()?.pop())
+        index::latest_snapshot(&self.conn())
     }
 
     /// The blobs a snapshot references besides its manifest, sorted.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use autosave::store::{Progress, SnapshotKind, Store};
+use autosave::store::{Progress, SnapshotId, SnapshotKind, Store};
 use autosave::tree::{self, DirWritten, SnapshotSpec};
 use serde::Serialize;
 
@@ -104,12 +104,12 @@ pub(crate) fn run(ctx: &Ctx, dir: &Path, label: Option<&str>, always: bool) -> R
     let dir = canonical_dir(dir)?;
     let store = ctx.open_for_dir(&dir)?;
     let bar = ctx.out.bar("snapshotting", "entries");
-    // An unchanged directory records nothing: the newest snapshot already holds it.
-    let unless = match always {
-        true => None,
-        false => store.latest()?.map(|s| s.manifest),
-    };
-    let written = take(&store, &dir, label, unless, bar.progress())?;
+    // One look at the newest snapshot: it is the parent, and unless `always`, an unchanged
+    // directory records nothing (the newest snapshot already holds it).
+    let latest = store.latest()?;
+    let parent = latest.as_ref().map(|s| s.id);
+    let unless = latest.filter(|_| !always).map(|s| s.manifest);
+    let written = take(&store, &dir, label, parent, unless, bar.progress())?;
     drop(bar);
     let doc = Doc {
         dir: dir.display().to_string(),
@@ -135,18 +135,19 @@ pub(crate) fn default_label(dir: &Path) -> String {
     dir.display().to_string()
 }
 
-/// Snapshots `dir` as an autosave whose parent is the newest snapshot; with `unless`, commits
+/// Snapshots `dir` as an autosave with `parent` (the newest snapshot); with `unless`, commits
 /// nothing if the manifest would be that one.
 pub(crate) fn take(
     store: &Store,
     dir: &Path,
     label: Option<&str>,
+    parent: Option<SnapshotId>,
     unless: Option<autosave::store::Digest>,
     progress: Progress,
 ) -> Result<DirWritten> {
     let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
     spec.label = label.map_or_else(|| default_label(dir), str::to_owned);
-    spec.parent = store.latest()?.map(|s| s.id);
+    spec.parent = parent;
     spec.unless_manifest = unless;
     spec.progress = progress;
     tree::snapshot_dir(store, dir, &spec).with_context(|| format!("snapshotting {}", dir.display()))

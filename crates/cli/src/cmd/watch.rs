@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use autosave::policy::{Action, Config, Event, Policy};
-use autosave::store::{Digest, Progress, Store};
+use autosave::store::{Digest, Progress, SnapshotId, Store};
 use autosave::tree::STORE_DIR_NAME;
 use serde::Serialize;
 
@@ -165,11 +165,12 @@ impl<'a> Watcher<'a> {
     fn autosave(&mut self) -> Result<()> {
         // Asked each time, not remembered: a snapshot forgotten (and collected) since must not
         // make the tree it held count as saved.
-        let written = newest_manifest(&self.store, &self.label).and_then(|unless| {
+        let written = newest(&self.store, &self.label).and_then(|(parent, unless)| {
             snapshot::take(
                 &self.store,
                 &self.dir,
                 Some(&self.label),
+                parent,
                 unless,
                 Progress::none(),
             )
@@ -238,12 +239,15 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-/// The manifest of the newest snapshot labelled `label` (this directory's), if any.
-fn newest_manifest(store: &Store, label: &str) -> Result<Option<Digest>> {
-    Ok(store
-        .snapshots()?
+/// The newest snapshot (the parent of the next), and the manifest of the newest snapshot labelled
+/// `label` (this directory's), if any.
+fn newest(store: &Store, label: &str) -> Result<(Option<SnapshotId>, Option<Digest>)> {
+    let snapshots = store.snapshots()?;
+    let parent = snapshots.last().map(|s| s.id);
+    let unless = snapshots
         .into_iter()
         .rev()
         .find(|s| s.label == label)
-        .map(|s| s.manifest))
+        .map(|s| s.manifest);
+    Ok((parent, unless))
 }

@@ -132,3 +132,22 @@ fn digests_parse_back_from_their_display_form() {
     assert!("zz".parse::<autosave_store::Digest>().is_err());
     assert!(format!("{d:?}").len() < 24, "Debug is short");
 }
+
+#[test]
+fn latest_is_the_snapshot_with_the_highest_id_left() {
+    let (_dir, store) = crate::new_store();
+    assert_eq!(store.latest().unwrap(), None);
+    let ids: Vec<_> = (0..3)
+        .map(|i| crate::commit(&store, &[format!("snapshot {i}").as_bytes()]).0)
+        .collect();
+    assert_eq!(store.latest().unwrap().unwrap().id, ids[2]);
+    assert_eq!(
+        store.latest().unwrap(),
+        store.snapshots().unwrap().pop(),
+        "the same row, read alone"
+    );
+    store.delete_snapshots(&[ids[2]]).unwrap();
+    assert_eq!(store.latest().unwrap().unwrap().id, ids[1]);
+    store.delete_snapshots(&[ids[0], ids[1]]).unwrap();
+    assert_eq!(store.latest().unwrap(), None);
+}
