@@ -3,7 +3,9 @@
 //!
 //! The host reports what happens ([`autosave_policy::Event`]: busy, idle, edited, ...) with
 //! [`Driver::send`]; when an autosave is due and the host is idle, the driver asks the host for
-//! its tree ([`Host::capture`]), autosaves it, and hands the result to [`Host::report`].
+//! its tree ([`Host::capture`]), autosaves it, and hands the result to [`Host::report`]. The
+//! host's own saves go through [`Driver::save_explicit`], so that they never overlap an
+//! autosave and the policy learns of them.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -25,6 +27,7 @@ pub trait Host: Send + 'static {
 
 enum Command {
     Event(Event),
+    SaveExplicit(Vec<Node<'static>>, Sender<Result<SaveReport>>),
     Stop,
 }
 
@@ -53,6 +56,20 @@ impl Driver {
     pub fn send(&self, event: Event) {
         // A stopped driver has nothing left to inform.
         let _ = self.commands.send(Command::Event(event));
+    }
+
+    /// Records `nodes` as an explicit save (a baseline, see [`Session::save_explicit`]) on the
+    /// driver's thread, once the autosave in flight, if any, has finished, and tells the policy
+    /// ([`Event::ExplicitSaveStarted`], then [`Event::ExplicitSaveFinished`]): after a durable
+    /// save the project counts as clean and the interval starts again. Returns when the save is
+    /// durable, or has failed. [`Error::DriverStopped`](crate::Error::DriverStopped) if the
+    /// driver's loop is gone.
+    pub fn save_explicit(&self, nodes: Vec<Node<'static>>) -> Result<SaveReport> {
+        let (reply, answer) = mpsc::channel();
+        self.commands
+            .send(Command::SaveExplicit(nodes, reply))
+            .map_err(|_| crate::Error::DriverStopped)?;
+        answer.recv().map_err(|_| crate::Error::DriverStopped)?
     }
 
     /// Stops the loop after the autosave in flight, if any, and gives the session back.
@@ -97,6 +114,16 @@ fn run(
         });
         match inbox.recv_timeout(wait) {
             Ok(Command::Event(event)) => policy.handle(event, Instant::now()),
+            Ok(Command::SaveExplicit(nodes, reply)) => {
+                policy.handle(Event::ExplicitSaveStarted, Instant::now());
+                let result = session.save_explicit(&nodes);
+                policy.handle(
+                    Event::ExplicitSaveFinished { ok: result.is_ok() },
+                    Instant::now(),
+                );
+                // A host that stopped waiting has nothing to be told.
+                let _ = reply.send(result);
+            }
             Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return session,
             Err(RecvTimeoutError::Timeout) => {}
         }

@@ -31,6 +31,9 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The [`crate::Driver`]'s loop is gone (it stopped, or its thread panicked).
+    #[error("the autosave driver has stopped")]
+    DriverStopped,
     /// An operating-system I/O error.
     #[error("{op} {path}: {source}")]
     Io {

@@ -78,3 +78,60 @@ fn a_busy_host_is_never_autosaved() {
     let session = driver.stop().expect("the session comes back");
     assert!(session.store().snapshots().unwrap().is_empty());
 }
+
+#[test]
+fn an_explicit_save_through_the_driver_records_a_baseline_that_supersedes_the_autosaves() {
+    let (_tmp, dir) = project();
+    let mut session = Session::open(&dir, Options::default()).unwrap();
+    let mut host = TestHost {
+        content: vec![7; 20_000],
+        reports: mpsc::channel().0,
+    };
+    // An autosave before the driver starts, which the baseline supersedes.
+    session.autosave(&host.capture()).unwrap();
+    let driver = Driver::start(session, Config::default(), host);
+    driver.send(Event::Edited);
+    driver.send(Event::Idle);
+    let saved = TestHost {
+        content: vec![8; 20_000],
+        reports: mpsc::channel().0,
+    }
+    .capture();
+    let report = driver.save_explicit(saved).unwrap();
+    let id = report.snapshot.expect("an explicit save always commits");
+    assert_eq!(report.removed.len(), 1, "{report:?}");
+    let session = driver.stop().expect("the session comes back");
+    let snapshots = session.store().snapshots().unwrap();
+    assert_eq!(snapshots.len(), 1);
+    assert_eq!(snapshots[0].id, id);
+    assert_eq!(snapshots[0].kind, autosave::store::SnapshotKind::Explicit);
+    let restored = crate::restored_contents(&session.restore(id).unwrap());
+    assert_eq!(restored[0].2, vec![8; 20_000]);
+}
+
+#[test]
+fn an_explicit_save_through_a_driver_whose_loop_is_gone_is_a_typed_error() {
+    struct Panics;
+    impl Host for Panics {
+        fn capture(&mut self) -> Vec<Node<'static>> {
+            panic!("the host's capture failed")
+        }
+        fn report(&mut self, _: &autosave::Result<SaveReport>) {}
+    }
+    let (_tmp, dir) = project();
+    let session = Session::open(&dir, Options::default()).unwrap();
+    let config = Config {
+        interval: Duration::from_secs(30),
+        ..Config::default()
+    };
+    let driver = Driver::start(session, config, Panics);
+    driver.send(Event::Edited);
+    driver.send(Event::Idle);
+    // The first autosave falls due after the interval and panics in capture, ending the loop.
+    std::thread::sleep(Duration::from_secs(31));
+    assert!(matches!(
+        driver.save_explicit(Vec::new()),
+        Err(autosave::Error::DriverStopped)
+    ));
+    assert!(driver.stop().is_none(), "the session went with the loop");
+}
