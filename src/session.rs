@@ -334,7 +334,7 @@ impl Session {
             .store
             .forget_damaged_blobs(false, &autosave_store::Progress::none())
         {
-            Ok((_, forgotten)) => self.forgotten.extend(forgotten),
+            Ok(repair) => self.forgotten.extend(repair.forgotten),
             // Taken between the two: the blobs wait for the next save's check.
             Err(autosave_store::Error::Busy { .. }) => return Ok(()),
             Err(e) => return Err(e.into()),

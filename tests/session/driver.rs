@@ -111,9 +111,10 @@ fn an_explicit_save_through_the_driver_records_a_baseline_that_supersedes_the_au
 
 #[test]
 fn an_explicit_save_through_a_driver_whose_loop_is_gone_is_a_typed_error() {
-    struct Panics;
+    struct Panics(mpsc::Sender<()>);
     impl Host for Panics {
         fn capture(&mut self) -> Vec<Node<'static>> {
+            let _ = self.0.send(());
             panic!("the host's capture failed")
         }
         fn report(&mut self, _: &autosave::Result<SaveReport>) {}
@@ -124,11 +125,15 @@ fn an_explicit_save_through_a_driver_whose_loop_is_gone_is_a_typed_error() {
         interval: Duration::from_secs(30),
         ..Config::default()
     };
-    let driver = Driver::start(session, config, Panics);
+    let (captured, capture) = mpsc::channel();
+    let driver = Driver::start(session, config, Panics(captured));
     driver.send(Event::Edited);
     driver.send(Event::Idle);
     // The first autosave falls due after the interval and panics in capture, ending the loop.
-    std::thread::sleep(Duration::from_secs(31));
+    // (A save sent while the thread unwinds is dropped with its inbox, unanswered.)
+    capture
+        .recv_timeout(Duration::from_secs(90))
+        .expect("the autosave fell due");
     assert!(matches!(
         driver.save_explicit(Vec::new()),
         Err(autosave::Error::DriverStopped)

@@ -776,6 +776,28 @@ fn a_blob_file_lost_between_sessions_is_stored_again_by_the_next_save() {
     assert_eq!(open(&dir).forgotten_blobs(), []);
 }
 
+/// The same for the newest snapshot's manifest: an autosave of the unchanged tree stores it
+/// again, although the tree equals the newest snapshot's.
+#[test]
+fn a_lost_manifest_of_the_newest_snapshot_is_stored_again_by_the_next_autosave() {
+    let (_tmp, dir) = project();
+    let tree = HostTree::sample(9);
+    let mut s = open(&dir);
+    s.save_explicit(&tree.nodes()).unwrap();
+    let manifest = s.store().latest().unwrap().unwrap().manifest;
+    drop(s);
+    let hex = manifest.to_string();
+    let path = dir.join(".autosave/objects").join(&hex[..2]).join(&hex);
+    std::fs::remove_file(&path).unwrap();
+
+    let mut s = open(&dir);
+    assert_eq!(s.forgotten_blobs(), [manifest]);
+    let report = s.autosave(&tree.nodes()).unwrap();
+    assert!(report.snapshot.is_some(), "{report:?}");
+    assert!(path.exists());
+    assert!(s.store().verify(true).unwrap().is_clean());
+}
+
 /// A session that finds the store in use when it opens checks for damaged blobs before its
 /// first save instead.
 #[test]

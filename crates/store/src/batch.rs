@@ -129,6 +129,11 @@ impl<'s> Batch<'s> {
         self.is_known(digest, false)
     }
 
+    /// Whether this batch stored `digest` itself (a new row, not a dedup hit).
+    pub fn stored(&self, digest: &Digest) -> bool {
+        self.pending().seen.contains(digest)
+    }
+
     /// The store this batch writes to.
     pub fn store(&self) -> &'s Store {
         self.store

@@ -80,7 +80,7 @@ pub use rebuild::{RebuildReport, RefsOf};
 pub use snapshot::{NewSnapshot, SnapshotId, SnapshotInfo, SnapshotKind, now_ns};
 pub use stats::Stats;
 pub use store::{Options, Reader, Store};
-pub use verify::{Damage, Problem, VerifyReport};
+pub use verify::{BlobRepair, Damage, Problem, VerifyReport};
 pub use vfs::{StdFs, Vfs};
 
 #[cfg(feature = "seeded-bugs")]

@@ -208,7 +208,7 @@ fn scan_objects(options: &Options, root: &Utf8Path, algo: crate::HashAlgo) -> Re
 }
 
 /// A blob file's row (and, for a snapshot record, its content), or `None` if it is damaged.
-fn examine(
+pub(crate) fn examine(
     vfs: &dyn crate::Vfs,
     path: &Utf8Path,
     name: &str,

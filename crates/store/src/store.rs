@@ -314,6 +314,37 @@ impl Store {
         self.save_caches(&[(name, bytes)])
     }
 
+    /// A number that changes whenever blob rows may have left the index (a GC, forgetting
+    /// damaged blobs, a rebuild): a cache that says which blobs the store holds is good only for
+    /// the generation it was made at.
+    pub fn gc_generation(&self) -> Result<i64> {
+        index::gc_generation(&self.conn())
+    }
+
+    /// Saves (replaces) named caches in one transaction, unless the generation
+    /// ([`Store::gc_generation`]) is no longer `generation`: caches made from what the store
+    /// held then could vouch for blobs it has lost since. Whether they were saved.
+    pub fn save_caches_at(&self, generation: i64, caches: &[(&str, &[u8])]) -> Result<bool> {
+        let saved = {
+            let mut conn = self.conn_to_write()?;
+            // Immediate: the generation read is the one the writes land in.
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(Error::index("begin a cache transaction"))?;
+            if index::gc_generation(&tx)? != generation {
+                return Ok(false);
+            }
+            for (name, bytes) in caches {
+                index::save_cache(&tx, name, bytes)?;
+            }
+            tx.commit()
+                .map_err(Error::index("commit a cache transaction"))?;
+            true
+        };
+        self.committed();
+        Ok(saved)
+    }
+
     /// Saves (replaces) several named caches in one index transaction.
     pub fn save_caches(&self, caches: &[(&str, &[u8])]) -> Result<()> {
         {

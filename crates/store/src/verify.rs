@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::codec::ObjectKind;
+use crate::codec::{self, ObjectKind};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::index::{self, BlobRow};
@@ -14,8 +14,13 @@ use crate::store::Store;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Problem {
-    /// A snapshot references it but the index has no row.
+    /// A snapshot references it, but the index has no row and no intact file is at its name.
     NotInIndex,
+    /// A snapshot references it and an intact file is at its name, but the index has no row
+    /// for it
+    /// (lost with a damaged index, or forgotten while the file was missing and put back
+    /// since): [`Store::rebuild_index`] indexes the file again.
+    FileNotInIndex,
     /// The index has a row but the file is gone.
     Missing,
     /// The file's length differs from the index.
@@ -47,6 +52,22 @@ pub struct Damage {
     pub problem: Problem,
     /// Snapshots that reference it.
     pub snapshots: Vec<SnapshotId>,
+    /// Whether it is the snapshot record of the snapshots listed (which no later snapshot
+    /// writes again), rather than data or a manifest.
+    pub record: bool,
+}
+
+/// What [`Store::forget_damaged_blobs`] found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BlobRepair {
+    /// The check made first (without the listing of unindexed records).
+    pub report: VerifyReport,
+    /// Blobs whose index rows were forgotten, so that the next put of their bytes stores them
+    /// again.
+    pub forgotten: Vec<Digest>,
+    /// Blob files written again with the right object kind in their header.
+    pub rewritten: Vec<Digest>,
 }
 
 /// The outcome of [`Store::verify`].
@@ -94,63 +115,108 @@ impl Store {
         self.verify_locked(read_data, progress, true)
     }
 
-    /// Forgets the index rows of the damaged blobs that a snapshot stored again would replace:
-    /// data and manifests that are missing, of the wrong size or (found with `read_data`)
-    /// corrupt. Returns the check it made first, and the blobs it forgot.
+    /// Repairs what a store can of damaged blobs, so that they stop damaging later snapshots:
     ///
-    /// A store deduplicates against its index rows, never against its files, so while such a
-    /// row stays, every later snapshot of the same bytes references the damaged blob and is
-    /// damaged too. Without the row, the next put of those bytes writes them anew, and every
-    /// snapshot that references the digest, old or new, reads back intact again.
+    /// - Forgets the index rows of data and manifests that are missing, of the wrong size or
+    ///   (found with `read_data`) corrupt. A store deduplicates against its index rows, never
+    ///   against its files, so while such a row stays, every later snapshot of the same bytes
+    ///   references the damaged blob and is damaged too. Without the row, the next put of those
+    ///   bytes writes them anew, and every snapshot that references the digest, old or new,
+    ///   reads back intact again. Until then [`Store::verify`] reports the blob as
+    ///   [`Problem::NotInIndex`].
+    /// - Rewrites the header of a blob file whose bytes are intact but whose header names the
+    ///   wrong object kind (found with `read_data`): a rebuild of the index reads records by
+    ///   that field. The new file replaces the old one atomically (temp file, fsync, rename,
+    ///   directory fsync).
     ///
-    /// The snapshots that need a forgotten blob stay damaged until its bytes are stored again:
-    /// [`Store::verify`] then reports the blob as [`Problem::NotInIndex`]. Records are never
-    /// forgotten (no snapshot is taken again with the same record), and neither are blobs that
-    /// could not be read ([`Problem::Unreadable`]: a permission or I/O error says nothing about
-    /// the bytes). The named caches go in the same transaction, so that a directory snapshot
-    /// looks at its files again rather than trusting what its cache says the store holds.
+    /// Snapshot records are never forgotten (no snapshot writes one again), and neither are
+    /// blobs that could not be read ([`Problem::Unreadable`]: a permission or I/O error says
+    /// nothing about the bytes). The named caches go in the transaction that forgets, so that a
+    /// directory snapshot looks at its files again rather than trusting what its cache says
+    /// the store holds. Files are never removed.
     ///
     /// Takes the exclusive lock: [`Error::Busy`] if anyone uses the store.
-    pub fn forget_damaged_blobs(
-        &self,
-        read_data: bool,
-        progress: &Progress,
-    ) -> Result<(VerifyReport, Vec<Digest>)> {
+    pub fn forget_damaged_blobs(&self, read_data: bool, progress: &Progress) -> Result<BlobRepair> {
         let _lock = self.lock_exclusive()?;
         let report = self.verify_locked(read_data, progress, false)?;
-        let records: BTreeSet<Digest> = index::snapshots(&self.conn())?
-            .iter()
-            .map(|s| s.record)
-            .collect();
-        let forgotten: Vec<Digest> = report
-            .damaged
-            .iter()
-            .filter(|d| {
-                matches!(
-                    d.problem,
-                    Problem::Missing | Problem::WrongSize { .. } | Problem::Corrupt { .. }
-                ) && !records.contains(&d.digest)
-            })
-            .map(|d| d.digest)
-            .collect();
-        if forgotten.is_empty() {
-            return Ok((report, forgotten));
+        let mut forgotten = Vec::new();
+        let mut rewritten = Vec::new();
+        for damage in report.damaged.iter() {
+            match &damage.problem {
+                Problem::Corrupt { .. } if self.rewrite_kind(damage)? => {
+                    rewritten.push(damage.digest);
+                }
+                Problem::Missing | Problem::WrongSize { .. } | Problem::Corrupt { .. }
+                    if !damage.record =>
+                {
+                    forgotten.push(damage.digest);
+                }
+                _ => {}
+            }
         }
-        let mut conn = self.conn_to_write()?;
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(Error::index("begin"))?;
-        for digest in &forgotten {
-            index::delete_blob(&tx, digest)?;
+        if !forgotten.is_empty() {
+            let mut conn = self.conn_to_write()?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(Error::index("begin"))?;
+            for digest in &forgotten {
+                index::delete_blob(&tx, digest)?;
+            }
+            index::clear_caches(&tx)?;
+            // Every handle's cache of known digests (in this process or another) is dropped
+            // when the generation moves, as after a GC: none may dedupe against a forgotten
+            // row.
+            index::bump_gc_generation(&tx)?;
+            tx.commit().map_err(Error::index("commit"))?;
+            drop(conn);
+            self.committed();
         }
-        index::clear_caches(&tx)?;
-        // Every handle's cache of known digests (in this process or another) is dropped when
-        // the generation moves, as after a GC: none may dedupe against a forgotten row.
-        index::bump_gc_generation(&tx)?;
-        tx.commit().map_err(Error::index("commit"))?;
-        drop(conn);
-        self.committed();
-        Ok((report, forgotten))
+        Ok(BlobRepair {
+            report,
+            forgotten,
+            rewritten,
+        })
+    }
+
+    /// If the blob file of `damage` holds the right bytes under a header that names the wrong
+    /// object kind, writes it again with the right kind; whether it did.
+    fn rewrite_kind(&self, damage: &Damage) -> Result<bool> {
+        let Some(row) = index::blob(&self.conn(), &damage.digest)? else {
+            return Ok(false);
+        };
+        let expected = if damage.record {
+            ObjectKind::Record
+        } else {
+            ObjectKind::Data
+        };
+        if row.inline.is_some()
+            || !matches!(self.load_kind(&row), Ok((Some(found), _)) if found != expected)
+        {
+            return Ok(false);
+        }
+        let vfs = &*self.inner.vfs;
+        let path = self.blob_path(&row.digest);
+        let file = vfs.read(&path).map_err(|e| Error::io("read", &path, e))?;
+        let header = codec::header(row.codec, expected, row.size);
+        let dir = path
+            .parent()
+            .expect("a blob file is in a fan-out directory");
+        let temp = crate::vfs::write_temp(vfs, dir, &[&header, &file[codec::HEADER_LEN..]])?;
+        // ORDER: the new file's bytes are durable before it replaces the old one, and its name
+        // before this returns.
+        let replaced = vfs
+            .sync_file(&temp)
+            .map_err(|e| Error::io("fsync", &temp, e))
+            .and_then(|()| {
+                vfs.rename(&temp, &path)
+                    .map_err(|e| Error::io("rename", &path, e))
+            });
+        if let Err(e) = replaced {
+            let _ = vfs.remove_file(&temp);
+            return Err(e);
+        }
+        crate::vfs::sync_dir(vfs, dir)?;
+        Ok(true)
     }
 
     /// The check, under a lock the caller holds. `unindexed`: also list the snapshot records
@@ -203,7 +269,7 @@ impl Store {
             let problem = match read_data {
                 true => self.check_blob(&digest, kind, read_data, &mut report.bytes_read)?,
                 false => match presence.get(&digest) {
-                    None => Some(Problem::NotInIndex),
+                    None => Some(self.no_row(&digest)),
                     Some(&(stored, inline)) => self.check_lengths(&digest, stored, inline),
                 },
             };
@@ -216,6 +282,7 @@ impl Store {
                     digest,
                     problem,
                     snapshots: ids,
+                    record: kind == ObjectKind::Record,
                 });
             }
         }
@@ -278,7 +345,7 @@ impl Store {
         read: &mut u64,
     ) -> Result<Option<Problem>> {
         let Some(row) = index::blob(&self.conn(), digest)? else {
-            return Ok(Some(Problem::NotInIndex));
+            return Ok(Some(self.no_row(digest)));
         };
         if let Some(problem) = self.check_presence(&row) {
             return Ok(Some(problem));
@@ -300,6 +367,17 @@ impl Store {
                 reason: e.to_string(),
             })),
             Err(e) => Err(e),
+        }
+    }
+
+    /// The problem of a referenced blob without an index row: whether an intact file is at its
+    /// name (read and re-hashed: a rare case, and a rebuild would leave a damaged file out).
+    fn no_row(&self, digest: &Digest) -> Problem {
+        let path = self.blob_path(digest);
+        let name = digest.to_string();
+        match crate::rebuild::examine(&*self.inner.vfs, &path, &name, self.format().hash) {
+            Some(_) => Problem::FileNotInIndex,
+            None => Problem::NotInIndex,
         }
     }
 

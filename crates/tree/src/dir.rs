@@ -85,6 +85,7 @@ pub fn snapshot_dir(store: &Store, root: &Path, spec: &SnapshotSpec) -> Result<D
     if let (Some(record), Some(skip)) = (&record, unless)
         && record.manifest == skip
         && let Some(report) = record.vouches_for(&walked)
+        && store.contains(&skip)?
     {
         let bytes = walked.file_bytes();
         let meter = spec.progress.start(report.entries, bytes);
@@ -100,6 +101,9 @@ pub fn snapshot_dir(store: &Store, root: &Path, spec: &SnapshotSpec) -> Result<D
             },
         });
     }
+    // Caches made now are good for this generation only: forgetting damaged blobs in the
+    // meantime (which empties the caches) must not be undone by saving them after it.
+    let generation = store.gc_generation()?;
     let saved = store.load_cache(&names.stat)?;
     let mut cache = saved
         .as_deref()
@@ -126,7 +130,7 @@ pub fn snapshot_dir(store: &Store, root: &Path, spec: &SnapshotSpec) -> Result<D
     }
     if !updates.is_empty() {
         let updates: Vec<(&str, &[u8])> = updates.iter().map(|(n, b)| (*n, &b[..])).collect();
-        store.save_caches(&updates)?;
+        store.save_caches_at(generation, &updates)?;
     }
     let mut errors = walked.errors;
     errors.append(&mut written.report.errors);

@@ -188,9 +188,10 @@ pub fn write_snapshot(
         ..Report::default()
     };
     let hits = distinct_hits(&results);
-    // (Not when it stored blobs the store had lost: see below.)
+    // (Not when it stored blobs, or the store lost the manifest: see `stands_for_skipped`.)
     if batch.stats().new_blobs == 0
         && let Some(unchanged) = unchanged_tree(cache, hits, results.len(), spec)
+        && batch.contains(&unchanged.manifest)?
     {
         for p in results.iter().flatten() {
             count(&mut report, p.outcome());
@@ -221,10 +222,7 @@ pub fn write_snapshot(
     let manifest = Arc::new(Manifest::new(entries)?);
     let encoded = manifest.encode();
     let digest = store.digest_of(&encoded);
-    // The same tree commits all the same when it stored blobs the store had lost (their rows
-    // forgotten, or lost with a damaged index): a batch that is not committed leaves them
-    // unindexed, and every snapshot that needs them stays damaged.
-    let snapshot = if spec.unless_manifest == Some(digest) && batch.stats().new_blobs == 0 {
+    let snapshot = if stands_for_skipped(&batch, spec, &digest, &manifest)? {
         None
     } else {
         Some(commit(batch, &encoded, &manifest, spec, &mut report)?)
@@ -241,6 +239,28 @@ pub fn write_snapshot(
         entries: manifest,
         report,
     })
+}
+
+/// Whether a tree whose manifest is `digest` needs no commit: it is the manifest to skip
+/// ([`SnapshotSpec::unless_manifest`]), the store still holds that manifest, and this batch
+/// stored none of the blobs it references. Bytes the store had lost (their rows forgotten after
+/// their files went missing, or lost with a damaged index) and this batch stored again must be
+/// committed: an uncommitted batch leaves them unindexed, and every snapshot that needs them
+/// damaged. (Blobs of an entry left out, such as a file that changed while it was read, do not
+/// count.)
+fn stands_for_skipped(
+    batch: &Batch<'_>,
+    spec: &SnapshotSpec,
+    digest: &Digest,
+    manifest: &Manifest,
+) -> Result<bool> {
+    if spec.unless_manifest != Some(*digest) || !batch.contains(digest)? {
+        return Ok(false);
+    }
+    if batch.stats().new_blobs == 0 {
+        return Ok(true);
+    }
+    Ok(!manifest.blobs().iter().any(|d| batch.stored(d)))
 }
 
 /// When every node was found unchanged without reading it, the tree is the one the cache last

@@ -28,8 +28,11 @@ struct Doc {
 #[derive(Serialize)]
 struct DamageDoc {
     digest: String,
-    /// `not_in_index`, `missing`, `wrong_size`, `corrupt`, `unreadable` (or `other`).
+    /// `not_in_index`, `file_not_in_index`, `missing`, `wrong_size`, `corrupt`, `unreadable`
+    /// (or `other`).
     problem: &'static str,
+    /// Whether it is a snapshot record (which no new snapshot writes again).
+    record: bool,
     /// For `corrupt` and `unreadable`: what the store found.
     detail: Option<String>,
     /// For `wrong_size`: bytes the index expects and bytes found.
@@ -42,6 +45,7 @@ impl From<&Damage> for DamageDoc {
     fn from(d: &Damage) -> Self {
         let (problem, detail, sizes) = match &d.problem {
             Problem::NotInIndex => ("not_in_index", None, None),
+            Problem::FileNotInIndex => ("file_not_in_index", None, None),
             Problem::Missing => ("missing", None, None),
             Problem::WrongSize { expected, found } => {
                 ("wrong_size", None, Some((*expected, *found)))
@@ -57,6 +61,7 @@ impl From<&Damage> for DamageDoc {
             expected_size: sizes.map(|s| s.0),
             found_size: sizes.map(|s| s.1),
             snapshots: d.snapshots.iter().map(|s| s.0).collect(),
+            record: d.record,
         }
     }
 }
@@ -92,26 +97,38 @@ pub(crate) fn run(ctx: &Ctx, read_data: bool) -> Result<Exit> {
 fn next_commands(ctx: &Ctx, report: &VerifyReport) -> Vec<String> {
     let store = ctx.store_flag();
     let mut next = Vec::new();
-    // Only snapshot records without rows say the index lost commits that a rebuild brings
-    // back. A referenced blob without a row otherwise has no file either (an inline blob a
-    // rebuild could not carry over, or a damaged blob `repair blobs` forgot), and a rebuild
-    // would not find it.
-    if !report.unindexed_records.is_empty() {
+    // Snapshot records without rows (the index lost commits) and intact files without rows are
+    // what a rebuild brings back. A referenced blob without a row or an intact file (an inline
+    // blob a rebuild could not carry over, or a damaged blob `repair blobs` forgot) it would not
+    // find.
+    if !report.unindexed_records.is_empty()
+        || report
+            .damaged
+            .iter()
+            .any(|d| d.problem == Problem::FileNotInIndex)
+    {
         next.push(format!("autosave {store}repair index"));
     }
     if report.is_clean() {
         return next;
     }
-    // A damaged blob whose bytes a new snapshot may store again: its row goes first (its own
-    // report then says what follows), or later snapshots would keep deduplicating against it.
-    let mendable = |p: &Problem| matches!(p, Problem::Missing | Problem::WrongSize { .. });
-    let corrupt = |p: &Problem| matches!(p, Problem::Corrupt { .. });
-    if report.damaged.iter().any(|d| mendable(&d.problem)) {
+    // A damaged blob whose bytes a new snapshot may store again (data or a manifest): its row
+    // goes first (the repair's own report then says what follows), or later snapshots would
+    // keep deduplicating against it. A corrupt one may only have the wrong kind in its header,
+    // which the repair writes again (records too).
+    let mendable =
+        |d: &Damage| matches!(d.problem, Problem::Missing | Problem::WrongSize { .. }) && !d.record;
+    let corrupt = |d: &Damage| matches!(d.problem, Problem::Corrupt { .. });
+    if report.damaged.iter().any(corrupt) {
+        next.push(format!("autosave {store}repair blobs --read-data"));
+        return next;
+    }
+    if report.damaged.iter().any(mendable) {
         next.push(format!("autosave {store}repair blobs"));
         return next;
     }
-    if report.damaged.iter().any(|d| corrupt(&d.problem)) {
-        next.push(format!("autosave {store}repair blobs --read-data"));
+    if next.iter().any(|n| n.ends_with("repair index")) {
+        // The rebuild's own report names what stays damaged.
         return next;
     }
     let ids: Vec<String> = report

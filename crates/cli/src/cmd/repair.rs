@@ -42,14 +42,18 @@ struct BlobsDoc {
     bytes_read: u64,
     /// Damaged blobs whose rows were forgotten, by digest.
     forgotten: Vec<String>,
-    /// Damaged blobs without an index row already (forgotten before, or lost with the index):
-    /// the next snapshot that has their bytes stores them again.
+    /// Blob files written again with the right object kind in their header (repaired).
+    rewritten: Vec<String>,
+    /// Damaged blobs without an index row or an intact file (forgotten before, or lost with the
+    /// index): the next snapshot that has their bytes stores them again.
     not_in_index: Vec<String>,
+    /// Intact files without an index row: `repair index` indexes them again.
+    file_not_in_index: Vec<String>,
     /// Damaged blobs left as they are: snapshot records and unreadable files.
     kept: Vec<String>,
-    /// Snapshots that need a damaged blob, ascending.
+    /// Snapshots that still need a damaged blob, ascending.
     damaged_snapshots: Vec<u64>,
-    /// Whether a new snapshot can mend a damaged snapshot (by storing a blob's bytes again).
+    /// Whether a new snapshot can mend some of them (by storing a blob's bytes again).
     mendable: bool,
     /// Commands to run next, in order.
     next: Vec<String>,
@@ -59,48 +63,69 @@ fn blobs(ctx: &Ctx, read_data: bool) -> Result<Exit> {
     let store = ctx.open()?;
     let what = if read_data { "reading" } else { "checking" };
     let bar = ctx.out.bar(what, "blobs");
-    let (report, forgotten) = store
+    let repair = store
         .forget_damaged_blobs(read_data, &bar.progress())
         .map_err(|e| match e {
             autosave::store::Error::Busy { .. } => anyhow::Error::new(e).context(
-                "the store is in use by another program (an application's autosave session, \
-                 `autosave watch`, another command): close it, then repair the blobs",
+                "another program is using the store right now (a snapshot, restore, check or \
+                 GC in progress): try again once it is done",
             ),
             e => e.into(),
         })?;
     drop(bar);
-    let (not_in_index, kept): (Vec<&Damage>, Vec<&Damage>) = report
+    let left = |d: &&Damage| {
+        !repair.forgotten.contains(&d.digest) && !repair.rewritten.contains(&d.digest)
+    };
+    let damage = |wanted: fn(&Problem) -> bool| -> Vec<&Damage> {
+        repair
+            .report
+            .damaged
+            .iter()
+            .filter(left)
+            .filter(|d| wanted(&d.problem))
+            .collect()
+    };
+    let not_in_index = damage(|p| *p == Problem::NotInIndex);
+    let file_not_in_index = damage(|p| *p == Problem::FileNotInIndex);
+    let kept = damage(|p| !matches!(p, Problem::NotInIndex | Problem::FileNotInIndex));
+    let mut damaged: Vec<u64> = repair
+        .report
         .damaged
         .iter()
-        .filter(|d| !forgotten.contains(&d.digest))
-        .partition(|d| d.problem == Problem::NotInIndex);
-    let digests = |list: Vec<&Damage>| list.iter().map(|d| d.digest.to_string()).collect();
-    let ids: Vec<String> = report
-        .damaged_snapshots
-        .iter()
-        .map(ToString::to_string)
+        .filter(|d| !repair.rewritten.contains(&d.digest))
+        .flat_map(|d| d.snapshots.iter().map(|id| id.0))
         .collect();
+    damaged.sort_unstable();
+    damaged.dedup();
     let store_flag = ctx.store_flag();
     let mut next = Vec::new();
+    if !file_not_in_index.is_empty() {
+        next.push(format!("autosave {store_flag}repair index"));
+    }
     // Blobs without a row are stored again by the next snapshot that has their bytes, as
     // those just forgotten are.
-    let mendable = !forgotten.is_empty() || !not_in_index.is_empty();
+    let mendable = !repair.forgotten.is_empty() || !not_in_index.is_empty();
     if mendable {
-        let dir = if ctx.store.is_some() { "DIR" } else { "." };
-        next.push(format!("autosave {store_flag}snapshot {dir}"));
+        if let Some(dir) = snapshot_dir(ctx, &store)? {
+            next.push(format!("autosave {store_flag}snapshot {dir}"));
+        }
         next.push(format!("autosave {store_flag}check"));
-    } else if !ids.is_empty() {
+    } else if !damaged.is_empty() && file_not_in_index.is_empty() {
+        let ids: Vec<String> = damaged.iter().map(u64::to_string).collect();
         next.push(format!("autosave {store_flag}forget {}", ids.join(" ")));
         next.push(format!("autosave {store_flag}gc"));
     }
+    let digests = |list: &[&Damage]| list.iter().map(|d| d.digest.to_string()).collect();
     let doc = BlobsDoc {
         read_data,
-        blobs_checked: report.blobs_checked,
-        bytes_read: report.bytes_read,
-        forgotten: forgotten.iter().map(ToString::to_string).collect(),
-        not_in_index: digests(not_in_index),
-        kept: digests(kept),
-        damaged_snapshots: report.damaged_snapshots.iter().map(|id| id.0).collect(),
+        blobs_checked: repair.report.blobs_checked,
+        bytes_read: repair.report.bytes_read,
+        forgotten: repair.forgotten.iter().map(ToString::to_string).collect(),
+        rewritten: repair.rewritten.iter().map(ToString::to_string).collect(),
+        not_in_index: digests(&not_in_index),
+        file_not_in_index: digests(&file_not_in_index),
+        kept: digests(&kept),
+        damaged_snapshots: damaged,
         mendable,
         next,
     };
@@ -112,20 +137,47 @@ fn blobs(ctx: &Ctx, read_data: bool) -> Result<Exit> {
     })
 }
 
-fn blobs_text(d: &BlobsDoc) -> String {
-    if d.damaged_snapshots.is_empty() {
-        return format!(
-            "checked {}: no damage found, nothing to repair\n",
-            output::count(d.blobs_checked, "blob", "blobs")
-        );
+/// The directory to snapshot again, as a shell word: `.` for the default store
+/// (`./.autosave`); with `--store`, the newest snapshot's label when it names a directory (a
+/// directory snapshot's label is its path unless one was given), else none.
+fn snapshot_dir(ctx: &Ctx, store: &autosave::store::Store) -> Result<Option<String>> {
+    if ctx.store.is_none() {
+        return Ok(Some(".".to_owned()));
     }
-    let ids: Vec<String> = d.damaged_snapshots.iter().map(u64::to_string).collect();
+    Ok(store
+        .latest()?
+        .map(|s| s.label)
+        .filter(|label| Path::new(label).is_absolute() && Path::new(label).is_dir())
+        .map(|label| super::shell_word(&label)))
+}
+
+fn blobs_text(d: &BlobsDoc) -> String {
     let blobs = |n: usize| output::count(n as u64, "damaged blob", "damaged blobs");
-    let mut parts = vec![format!("forgot {}", blobs(d.forgotten.len()))];
+    let mut parts = Vec::new();
+    if !d.rewritten.is_empty() {
+        parts.push(format!(
+            "wrote {} again with the right object kind",
+            blobs(d.rewritten.len())
+        ));
+    }
+    if d.damaged_snapshots.is_empty() {
+        parts.push(format!(
+            "checked {}: no damage left",
+            output::count(d.blobs_checked, "blob", "blobs")
+        ));
+        return format!("{}\n", parts.join("; "));
+    }
+    parts.push(format!("forgot {}", blobs(d.forgotten.len())));
     if !d.not_in_index.is_empty() {
         parts.push(format!(
             "{} had no index row already",
             blobs(d.not_in_index.len())
+        ));
+    }
+    if !d.file_not_in_index.is_empty() {
+        parts.push(format!(
+            "{} intact but not in the index",
+            output::count(d.file_not_in_index.len() as u64, "file is", "files are")
         ));
     }
     if !d.kept.is_empty() {
@@ -134,6 +186,7 @@ fn blobs_text(d: &BlobsDoc) -> String {
             blobs(d.kept.len())
         ));
     }
+    let ids: Vec<String> = d.damaged_snapshots.iter().map(u64::to_string).collect();
     let mut out = parts.join("; ");
     out.push_str(&format!("\nsnapshots that need them: {}\n", ids.join(", ")));
     if d.mendable {

@@ -123,8 +123,10 @@ fn reading_a_damaged_entry_fails_with_exit_12_and_never_returns_wrong_bytes() {
 }
 
 /// Runs `check --read-data` and the commands it and they advise (each report's `next`, in
-/// order), until `check` finds the store sound; fails after `rounds` checks.
+/// order), until `check` finds the store sound; fails after `rounds` checks, or once more than
+/// 30 commands were advised (advice that goes round in circles).
 fn follow_the_advice(p: &Project, rounds: usize) {
+    let mut advised = 0;
     for _ in 0..rounds {
         let run = p.run(&["check", "--read-data", "--json"]);
         if run.code == 0 {
@@ -134,6 +136,11 @@ fn follow_the_advice(p: &Project, rounds: usize) {
             .expect("a list of commands");
         while !next.is_empty() {
             let command = next.remove(0);
+            advised += 1;
+            assert!(
+                advised <= 30,
+                "the advice goes round in circles, at {command}"
+            );
             let mut words: Vec<&str> = command.split(' ').skip(1).collect();
             words.push("--json");
             let run = p.run(&words);
@@ -299,4 +306,66 @@ fn gc_discard_unindexed_deletes_the_snapshots_the_index_lost() {
     assert_eq!(p.json("check", &[])["unindexed_records"], json!([]));
     p.run(&["repair", "index"]).ok();
     assert_eq!(p.snapshot_ids(), [1], "nothing is left to bring back");
+}
+
+/// A digest of `show SNAP`'s snapshot (`manifest` or `record`).
+fn snapshot_digest(p: &Project, snap: &str, which: &str) -> String {
+    p.json("show", &[snap])["snapshot"][which]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_lost_manifest_of_the_newest_snapshot_is_stored_again_by_a_snapshot_of_the_same_tree() {
+    let p = Project::with_snapshot();
+    let manifest = snapshot_digest(&p, "1", "manifest");
+    std::fs::remove_file(p.blob_file(&manifest)).unwrap();
+    follow_the_advice(&p, 3);
+    // The tree did not change, but its manifest had to be stored again: a new snapshot holds
+    // it, and snapshot 1, which names the same manifest, reads back again.
+    assert_eq!(p.snapshot_ids(), vec![2, 1]);
+    assert!(p.blob_file(&manifest).exists());
+    let notes = p.run(&["cat", "1", "notes.txt"]).ok().stdout;
+    assert_eq!(notes, b"first notes\n");
+}
+
+#[test]
+fn a_lost_snapshot_record_leads_to_forgetting_its_snapshot_not_to_a_loop() {
+    let p = Project::with_snapshot();
+    let signal = signal_digest(&p);
+    p.write("data/signal.bin", b"replaced");
+    p.snapshot();
+    // Snapshot 1's record goes, and with it the signal only snapshot 1 had.
+    std::fs::remove_file(p.blob_file(&snapshot_digest(&p, "1", "record"))).unwrap();
+    std::fs::remove_file(p.blob_file(&signal)).unwrap();
+    let doc = p.run(&["check", "--json"]).expect(12).json();
+    let record = doc["damaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["record"] == true)
+        .expect("the record is reported as one");
+    assert_eq!(record["problem"], "missing");
+    follow_the_advice(&p, 3);
+    assert_eq!(p.snapshot_ids(), vec![2]);
+}
+
+#[test]
+fn a_forgotten_blob_whose_file_comes_back_is_indexed_again_not_forgotten() {
+    let p = Project::with_snapshot();
+    let signal = signal_digest(&p);
+    let path = p.blob_file(&signal);
+    let kept = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    p.run(&["repair", "blobs"]).expect(12);
+    // The file was only late (a copy of the project still arriving).
+    std::fs::write(&path, kept).unwrap();
+    let doc = p.run(&["check", "--json"]).expect(12).json();
+    assert_eq!(doc["damaged"][0]["problem"], "file_not_in_index");
+    assert_eq!(doc["next"], json!(["autosave repair index"]));
+    follow_the_advice(&p, 2);
+    assert_eq!(p.snapshot_ids(), vec![1]);
+    let signal = p.run(&["cat", "1", "data/signal.bin"]).ok().stdout;
+    assert_eq!(signal, crate::noise(100_000, 1));
 }

@@ -110,11 +110,11 @@ fn a_missing_blob_is_stored_again_once_its_row_is_forgotten() {
     // would be as damaged as the old one.
     assert!(!store.batch().unwrap().put(&bytes).unwrap().new);
 
-    let (report, forgotten) = store
+    let repair = store
         .forget_damaged_blobs(false, &autosave_store::Progress::none())
         .unwrap();
-    assert_eq!(forgotten, vec![d[0]]);
-    assert_eq!(report.damaged_snapshots, vec![a]);
+    assert_eq!(repair.forgotten, vec![d[0]]);
+    assert_eq!(repair.report.damaged_snapshots, vec![a]);
     let after = store.verify(false).unwrap();
     assert_eq!(after.damaged[0].problem, Problem::NotInIndex);
     assert_eq!(after.damaged_snapshots, vec![a]);
@@ -151,17 +151,19 @@ fn forgetting_damaged_blobs_forgets_only_what_a_new_put_can_replace() {
     std::fs::remove_file(blob_file(&store, &record)).unwrap();
 
     let none = autosave_store::Progress::none();
-    let (quick, forgotten) = store.forget_damaged_blobs(false, &none).unwrap();
+    let quick = store.forget_damaged_blobs(false, &none).unwrap();
     assert_eq!(
-        quick.damaged_snapshots,
+        quick.report.damaged_snapshots,
         vec![b],
         "only the record is missing"
     );
-    assert!(forgotten.is_empty(), "a record is never forgotten");
+    assert!(quick.report.damaged[0].record);
+    assert!(quick.forgotten.is_empty(), "a record is never forgotten");
 
-    let (full, forgotten) = store.forget_damaged_blobs(true, &none).unwrap();
-    assert_eq!(full.damaged_snapshots, vec![a, b]);
-    assert_eq!(forgotten, vec![d[1]]);
+    let full = store.forget_damaged_blobs(true, &none).unwrap();
+    assert_eq!(full.report.damaged_snapshots, vec![a, b]);
+    assert_eq!(full.forgotten, vec![d[1]]);
+    assert!(full.rewritten.is_empty());
     let after = store.verify(true).unwrap();
     let problems: Vec<(Digest, Problem)> = after
         .damaged
@@ -192,4 +194,82 @@ fn forgetting_damaged_blobs_waits_for_no_one() {
         Err(autosave_store::Error::Busy { .. })
     ));
     drop(batch);
+}
+
+#[test]
+fn a_blob_whose_header_names_the_wrong_kind_is_written_again_not_forgotten() {
+    let (_dir, store) = new_store();
+    let bytes = random_bytes(50_000, 74);
+    let (id, d) = commit(&store, &[&bytes]);
+    let record = store.snapshot(id).unwrap().unwrap().record;
+    let none = autosave_store::Progress::none();
+    for digest in [d[0], record] {
+        let path = blob_file(&store, &digest);
+        let original = std::fs::read(&path).unwrap();
+        let mut flipped = original.clone();
+        flipped[6] ^= 1;
+        std::fs::write(&path, &flipped).unwrap();
+
+        let repair = store.forget_damaged_blobs(true, &none).unwrap();
+        assert_eq!(repair.rewritten, vec![digest]);
+        assert!(repair.forgotten.is_empty(), "its bytes are intact");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            original,
+            "the header is right again"
+        );
+        assert!(store.verify(true).unwrap().is_clean());
+    }
+    assert_eq!(store.get(&d[0]).unwrap().unwrap(), bytes);
+}
+
+#[test]
+fn a_referenced_file_without_a_row_is_told_apart_from_a_lost_blob() {
+    let (_dir, store) = new_store();
+    let (_, d) = commit(&store, &[&random_bytes(50_000, 75)]);
+    let path = blob_file(&store, &d[0]);
+    let kept = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let none = autosave_store::Progress::none();
+    assert_eq!(
+        store.forget_damaged_blobs(false, &none).unwrap().forgotten,
+        vec![d[0]]
+    );
+    assert_eq!(
+        store.verify(false).unwrap().damaged[0].problem,
+        Problem::NotInIndex
+    );
+    // The file comes back (a copy that was still arriving, a backup put back): a rebuild of the
+    // index would index it again, and verify says so.
+    std::fs::write(&path, kept).unwrap();
+    for read_data in [false, true] {
+        let report = store.verify(read_data).unwrap();
+        assert_eq!(
+            report.damaged[0].problem,
+            Problem::FileNotInIndex,
+            "{read_data}"
+        );
+    }
+}
+
+#[test]
+fn caches_made_before_blobs_were_forgotten_are_not_saved_after_it() {
+    let (_dir, store) = new_store();
+    let (_, d) = commit(&store, &[&random_bytes(50_000, 76)]);
+    let generation = store.gc_generation().unwrap();
+    assert!(store.save_caches_at(generation, &[("c", b"one")]).unwrap());
+    assert_eq!(store.load_cache("c").unwrap().unwrap(), b"one");
+    std::fs::remove_file(blob_file(&store, &d[0])).unwrap();
+    let none = autosave_store::Progress::none();
+    store.forget_damaged_blobs(false, &none).unwrap();
+    assert_eq!(
+        store.load_cache("c").unwrap(),
+        None,
+        "forgetting empties the caches"
+    );
+    assert!(!store.save_caches_at(generation, &[("c", b"two")]).unwrap());
+    assert_eq!(store.load_cache("c").unwrap(), None);
+    let now = store.gc_generation().unwrap();
+    assert_ne!(now, generation);
+    assert!(store.save_caches_at(now, &[("c", b"three")]).unwrap());
 }
