@@ -798,6 +798,32 @@ fn a_lost_manifest_of_the_newest_snapshot_is_stored_again_by_the_next_autosave()
     assert!(s.store().verify(true).unwrap().is_clean());
 }
 
+/// A session that stays open while another program forgets the manifest of its newest snapshot
+/// (`autosave repair blobs`): its next autosave of the unchanged tree, which its cache of the
+/// last tree would take for the newest snapshot, stores the manifest again.
+#[test]
+fn an_open_session_stores_again_a_manifest_forgotten_under_it() {
+    let (_tmp, dir) = project();
+    let tree = HostTree::sample(10);
+    let mut s = open(&dir);
+    s.save_explicit(&tree.nodes()).unwrap();
+    assert_eq!(s.autosave(&tree.nodes()).unwrap().snapshot, None);
+    let manifest = s.store().latest().unwrap().unwrap().manifest;
+    let hex = manifest.to_string();
+    let path = dir.join(".autosave/objects").join(&hex[..2]).join(&hex);
+    std::fs::remove_file(&path).unwrap();
+    let other = autosave::store::Store::open(dir.join(".autosave")).unwrap();
+    let repair = other
+        .forget_damaged_blobs(false, &autosave::store::Progress::none())
+        .unwrap();
+    assert_eq!(repair.forgotten, [manifest]);
+
+    let report = s.autosave(&tree.nodes()).unwrap();
+    assert!(report.snapshot.is_some(), "{report:?}");
+    assert!(path.exists());
+    assert!(s.store().verify(true).unwrap().is_clean());
+}
+
 /// A session that finds the store in use when it opens checks for damaged blobs before its
 /// first save instead.
 #[test]

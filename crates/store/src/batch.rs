@@ -8,7 +8,7 @@
 //! 5. then writes every row in one `BEGIN IMMEDIATE` transaction and commits it.
 //! 6. Only then does `commit` return `Ok`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -248,18 +248,23 @@ impl<'s> Batch<'s> {
         Ok(row)
     }
 
-    /// Whether the file at a blob's name decodes to the right bytes.
-    fn existing_file_is_good(&self, digest: Digest, size: u64) -> bool {
-        let probe = BlobRow {
-            digest,
-            size,
-            stored: 0,
-            codec: codec::Codec::Raw,
-            inline: None,
-        };
-        self.store
-            .load_file(&probe)
-            .is_ok_and(|(_, bytes)| self.store.digest_of(&bytes) == digest)
+    /// The stored length and codec of the file at a blob's name, if it decodes to the right
+    /// bytes (it may have been written with another codec or compression level than this
+    /// batch's copy).
+    fn existing_file(&self, digest: Digest, size: u64) -> Option<(u64, codec::Codec)> {
+        let file = self
+            .store
+            .inner
+            .vfs
+            .read(&self.store.blob_path(&digest))
+            .ok()?;
+        let stored = file.len() as u64;
+        // ORDER: the length check comes before decoding, as in a read.
+        if codec::parse_header(&file).ok()?.len != size {
+            return None;
+        }
+        let (header, bytes) = codec::decode_file(file).ok()?;
+        (self.store.digest_of(&bytes) == digest).then_some((stored, header.codec))
     }
 
     /// Records a new row; `false` if another thread of this batch got there first.
@@ -286,7 +291,15 @@ impl<'s> Batch<'s> {
         // ORDER: every new file's data must be durable, and linked, before its directory fsync.
         let mut flushed = self.flusher().finish();
         flush::merge(&mut flushed, std::mem::take(&mut pending.flushed));
-        let durable = self.settle(flushed).and_then(|()| {
+        let durable = self.settle(flushed).and_then(|kept| {
+            // A good file kept at a blob's name is what the row describes, not this batch's
+            // copy (another codec or level gives another length, which would read as damage).
+            for row in pending.rows.iter_mut() {
+                if let Some(&(stored, codec)) = kept.get(&row.digest) {
+                    row.stored = stored;
+                    row.codec = codec;
+                }
+            }
             // ORDER: every new file's name must be durable before the index row that points at
             // it.
             if seeded::active(SeededBug::SkipDirFsync) {
@@ -321,7 +334,8 @@ impl<'s> Batch<'s> {
     /// was taken: a file at a blob's name with no index row is left over from a crash or being
     /// written by another process, and is kept only if it decodes to the right bytes, else the
     /// new (durable) copy is renamed over it.
-    fn settle(&self, flushed: Finished) -> Result<()> {
+    /// Returns the files kept, with their stored length and codec.
+    fn settle(&self, flushed: Finished) -> Result<HashMap<Digest, (u64, codec::Codec)>> {
         let vfs = &*self.store.inner.vfs;
         if let Some(e) = flushed.error {
             for existed in &flushed.existed {
@@ -329,9 +343,11 @@ impl<'s> Batch<'s> {
             }
             return Err(e);
         }
+        let mut kept_files = HashMap::new();
         let mut existed = flushed.existed.into_iter();
         while let Some(e) = existed.next() {
-            let kept = if self.existing_file_is_good(e.digest, e.size) {
+            let kept = if let Some(found) = self.existing_file(e.digest, e.size) {
+                kept_files.insert(e.digest, found);
                 vfs.remove_file(&e.temp)
                     .map_err(|err| Error::io("remove", &e.temp, err))
             } else {
@@ -345,7 +361,7 @@ impl<'s> Batch<'s> {
                 return Err(err);
             }
         }
-        Ok(())
+        Ok(kept_files)
     }
 
     /// Writes the blob files that [`SeededBug::CommitBeforeBlobs`] held back; nothing otherwise.

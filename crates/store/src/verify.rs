@@ -197,7 +197,11 @@ impl Store {
         let vfs = &*self.inner.vfs;
         let path = self.blob_path(&row.digest);
         let file = vfs.read(&path).map_err(|e| Error::io("read", &path, e))?;
-        let header = codec::header(row.codec, expected, row.size);
+        // The file's own codec and length, which its payload was just read back with.
+        let Ok(found) = codec::parse_header(&file) else {
+            return Ok(false);
+        };
+        let header = codec::header(found.codec, expected, found.len);
         let dir = path
             .parent()
             .expect("a blob file is in a fan-out directory");

@@ -243,7 +243,7 @@ pub fn write_snapshot(
 
 /// Whether a tree whose manifest is `digest` needs no commit: it is the manifest to skip
 /// ([`SnapshotSpec::unless_manifest`]), the store still holds that manifest, and this batch
-/// stored none of the blobs it references. Bytes the store had lost (their rows forgotten after
+/// stored none of the blobs it references that the store lacked. Bytes the store had lost (their rows forgotten after
 /// their files went missing, or lost with a damaged index) and this batch stored again must be
 /// committed: an uncommitted batch leaves them unindexed, and every snapshot that needs them
 /// damaged. (Blobs of an entry left out, such as a file that changed while it was read, do not
@@ -254,13 +254,21 @@ fn stands_for_skipped(
     digest: &Digest,
     manifest: &Manifest,
 ) -> Result<bool> {
-    if spec.unless_manifest != Some(*digest) || !batch.contains(digest)? {
+    // Asked of the index itself: the batch's cache of known digests does not see what another
+    // process committed since it was loaded, such as the newest snapshot.
+    let store = batch.store();
+    if spec.unless_manifest != Some(*digest) || !store.contains(digest)? {
         return Ok(false);
     }
     if batch.stats().new_blobs == 0 {
         return Ok(true);
     }
-    Ok(!manifest.blobs().iter().any(|d| batch.stored(d)))
+    for blob in manifest.blobs() {
+        if batch.stored(&blob) && !store.contains(&blob)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// When every node was found unchanged without reading it, the tree is the one the cache last

@@ -97,6 +97,18 @@ pub(crate) fn run(ctx: &Ctx, read_data: bool) -> Result<Exit> {
 fn next_commands(ctx: &Ctx, report: &VerifyReport) -> Vec<String> {
     let store = ctx.store_flag();
     let mut next = Vec::new();
+    // A corrupt blob first: its repair may only rewrite a header that names the wrong kind,
+    // which a rebuild reads files by (one done first would lose a record taken for data, or
+    // leave out data taken for a record). The repair's own report then says what follows,
+    // `repair index` included.
+    if report
+        .damaged
+        .iter()
+        .any(|d| matches!(d.problem, Problem::Corrupt { .. }))
+    {
+        next.push(format!("autosave {store}repair blobs --read-data"));
+        return next;
+    }
     // Snapshot records without rows (the index lost commits) and intact files without rows are
     // what a rebuild brings back. A referenced blob without a row or an intact file (an inline
     // blob a rebuild could not carry over, or a damaged blob `repair blobs` forgot) it would not
@@ -114,21 +126,24 @@ fn next_commands(ctx: &Ctx, report: &VerifyReport) -> Vec<String> {
     }
     // A damaged blob whose bytes a new snapshot may store again (data or a manifest): its row
     // goes first (the repair's own report then says what follows), or later snapshots would
-    // keep deduplicating against it. A corrupt one may only have the wrong kind in its header,
-    // which the repair writes again (records too).
+    // keep deduplicating against it.
     let mendable =
         |d: &Damage| matches!(d.problem, Problem::Missing | Problem::WrongSize { .. }) && !d.record;
-    let corrupt = |d: &Damage| matches!(d.problem, Problem::Corrupt { .. });
-    if report.damaged.iter().any(corrupt) {
-        next.push(format!("autosave {store}repair blobs --read-data"));
-        return next;
-    }
     if report.damaged.iter().any(mendable) {
         next.push(format!("autosave {store}repair blobs"));
         return next;
     }
     if next.iter().any(|n| n.ends_with("repair index")) {
         // The rebuild's own report names what stays damaged.
+        return next;
+    }
+    // A file that could not be read (permissions, an I/O error) may well be intact: nothing is
+    // to be forgotten, and no GC run, until it can be read again.
+    if report
+        .damaged
+        .iter()
+        .any(|d| matches!(d.problem, Problem::Unreadable { .. }))
+    {
         return next;
     }
     let ids: Vec<String> = report
@@ -163,6 +178,12 @@ fn text(out: &Out, d: &Doc) -> String {
             .map(ToString::to_string)
             .collect();
         text.push_str(&format!("damaged snapshots: {}\n", ids.join(", ")));
+        if d.damaged.iter().any(|x| x.problem == "unreadable") {
+            text.push_str(
+                "some blob files could not be read: make them readable (permissions, the disk), \
+                 then check again; nothing is forgotten meanwhile\n",
+            );
+        }
     }
     if !d.unindexed_records.is_empty() {
         text.push_str(&format!(

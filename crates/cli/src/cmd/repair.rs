@@ -109,8 +109,20 @@ fn blobs(ctx: &Ctx, read_data: bool) -> Result<Exit> {
         if let Some(dir) = snapshot_dir(ctx, &store)? {
             next.push(format!("autosave {store_flag}snapshot {dir}"));
         }
-        next.push(format!("autosave {store_flag}check"));
-    } else if !damaged.is_empty() && file_not_in_index.is_empty() {
+        // What only reading finds (a corrupt blob kept) only a reading check sees again.
+        let check = if read_data {
+            "check --read-data"
+        } else {
+            "check"
+        };
+        next.push(format!("autosave {store_flag}{check}"));
+    } else if !damaged.is_empty()
+        && file_not_in_index.is_empty()
+        && !kept
+            .iter()
+            .any(|d| matches!(d.problem, Problem::Unreadable { .. }))
+    {
+        // (A file that could not be read may be intact: nothing is forgotten until it can be.)
         let ids: Vec<String> = damaged.iter().map(u64::to_string).collect();
         next.push(format!("autosave {store_flag}forget {}", ids.join(" ")));
         next.push(format!("autosave {store_flag}gc"));

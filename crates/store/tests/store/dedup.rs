@@ -89,6 +89,44 @@ fn a_good_leftover_file_at_a_blobs_name_is_kept_never_replaced() {
 }
 
 #[test]
+fn a_good_leftover_file_of_another_compression_level_is_what_the_row_describes() {
+    let (dir, store) = new_store();
+    let big = compressible_bytes(300_000, 17);
+    // Written at level 1 by one handle and left without a row.
+    let fast = autosave_store::Store::open_with(
+        store.root(),
+        autosave_store::Options {
+            zstd_level: 1,
+            ..autosave_store::Options::default()
+        },
+    )
+    .unwrap();
+    let batch = fast.batch().unwrap();
+    let d = batch.put(&big).unwrap().digest;
+    drop(batch);
+    let path = crate::blob_file(&store, &d);
+    let kept_len = std::fs::metadata(&path).unwrap().len();
+    // Committed at level 19 by another: its own copy would be another length.
+    let strong = autosave_store::Store::open_with(
+        crate::store_path(&dir),
+        autosave_store::Options {
+            zstd_level: 19,
+            ..autosave_store::Options::default()
+        },
+    )
+    .unwrap();
+    commit(&strong, &[&big]);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        kept_len,
+        "the file was kept"
+    );
+    let report = strong.verify(true).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(strong.get(&d).unwrap(), Some(big));
+}
+
+#[test]
 fn parallel_puts_into_one_batch_store_each_blob_once() {
     let (_dir, store) = new_store();
     let contents: Vec<Vec<u8>> = (0..8).map(|i| random_bytes(50_000, 100 + i % 4)).collect();

@@ -127,7 +127,13 @@ fn blobs_of_an_entry_left_out_do_not_make_an_unchanged_tree_commit() {
     spec.unless_manifest = Some(first.manifest);
     // The broken source's new bytes are stored as they stream in (chunks of its first 16 MiB
     // block, in the batch), but the tree is the one of the first snapshot.
+    let files = |store: &Store| crate::files_in(store.root().join("objects").as_std_path());
+    let before = files(&store);
     let second = write_snapshot(&store, &mut cache, &nodes(42), &spec).unwrap();
+    assert!(
+        files(&store) > before,
+        "the broken source's chunks were stored"
+    );
     assert_eq!(second.report.errors.len(), 1);
     assert_eq!(second.manifest, first.manifest);
     assert_eq!(
