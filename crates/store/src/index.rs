@@ -454,6 +454,18 @@ pub(crate) fn latest_snapshot(conn: &Connection) -> Result<Option<SnapshotInfo>>
         .transpose()
 }
 
+/// The newest snapshot with `label`, if any (one row read).
+pub(crate) fn latest_labelled(conn: &Connection, label: &str) -> Result<Option<SnapshotInfo>> {
+    let sql = format!(
+        "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE label = ?1 ORDER BY id DESC LIMIT 1"
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut s| s.query_row([label], raw_snapshot).optional())
+        .map_err(Error::index("read the newest snapshot of a label"))?
+        .map(snapshot_info)
+        .transpose()
+}
+
 pub(crate) fn snapshot(conn: &Connection, id: SnapshotId) -> Result<Option<SnapshotInfo>> {
     let sql = format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id = ?1");
     conn.query_row(&sql, [id.0 as i64], raw_snapshot)

@@ -260,6 +260,12 @@ impl Store {
         index::latest_snapshot(&self.conn())
     }
 
+    /// The newest snapshot with `label` (a directory snapshot's label is its path unless one
+    /// was given), if any.
+    pub fn latest_labelled(&self, label: &str) -> Result<Option<SnapshotInfo>> {
+        index::latest_labelled(&self.conn(), label)
+    }
+
     /// The blobs a snapshot references besides its manifest, sorted.
     pub fn snapshot_refs(&self, id: SnapshotId) -> Result<Vec<Digest>> {
         let conn = self.conn();

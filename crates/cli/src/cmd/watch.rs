@@ -242,12 +242,8 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
 /// The newest snapshot (the parent of the next), and the manifest of the newest snapshot labelled
 /// `label` (this directory's), if any.
 fn newest(store: &Store, label: &str) -> Result<(Option<SnapshotId>, Option<Digest>)> {
-    let snapshots = store.snapshots()?;
-    let parent = snapshots.last().map(|s| s.id);
-    let unless = snapshots
-        .into_iter()
-        .rev()
-        .find(|s| s.label == label)
-        .map(|s| s.manifest);
+    // Two rows, however many snapshots a long watch has left in the store.
+    let parent = store.latest()?.map(|s| s.id);
+    let unless = store.latest_labelled(label)?.map(|s| s.manifest);
     Ok((parent, unless))
 }

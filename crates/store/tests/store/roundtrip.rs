@@ -151,3 +151,29 @@ fn latest_is_the_snapshot_with_the_highest_id_left() {
     store.delete_snapshots(&[ids[0], ids[1]]).unwrap();
     assert_eq!(store.latest().unwrap(), None);
 }
+
+#[test]
+fn latest_labelled_is_the_newest_snapshot_with_that_label() {
+    let (_dir, store) = crate::new_store();
+    let commit_labelled = |label: &str, seed: u64| {
+        let batch = store.batch().unwrap();
+        let manifest = batch
+            .put_file(&crate::random_bytes(100, seed))
+            .unwrap()
+            .digest;
+        let mut snap =
+            autosave_store::NewSnapshot::new(autosave_store::SnapshotKind::Autosave, manifest);
+        snap.label = label.to_owned();
+        batch.commit(snap).unwrap().id
+    };
+    let a1 = commit_labelled("a", 1);
+    let b1 = commit_labelled("b", 2);
+    let a2 = commit_labelled("a", 3);
+    let b2 = commit_labelled("b", 4);
+    assert_eq!(store.latest_labelled("a").unwrap().unwrap().id, a2);
+    assert_eq!(store.latest_labelled("b").unwrap().unwrap().id, b2);
+    assert_eq!(store.latest_labelled("c").unwrap(), None);
+    store.delete_snapshots(&[a2, b2]).unwrap();
+    assert_eq!(store.latest_labelled("a").unwrap().unwrap().id, a1);
+    assert_eq!(store.latest_labelled("b").unwrap().unwrap().id, b1);
+}
