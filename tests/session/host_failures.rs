@@ -503,13 +503,7 @@ fn recovery_skips_a_damaged_newest_autosave_and_offers_the_newest_intact_one() {
 
 /// Flips `mask` at byte `at` of the blob file holding `content` in the project's store.
 fn flip_bit_of_blob(dir: &camino::Utf8Path, content: &[u8], at: usize, mask: u8) {
-    let digest = autosave::store::HashAlgo::Xxh3_128
-        .hash(content)
-        .to_string();
-    let blob = dir
-        .join(".autosave/objects")
-        .join(&digest[..2])
-        .join(&digest);
+    let blob = blob_file(dir, &autosave::store::HashAlgo::Xxh3_128.hash(content));
     let mut bytes = std::fs::read(&blob).unwrap();
     bytes[at] ^= mask;
     std::fs::write(&blob, bytes).unwrap();
@@ -727,6 +721,12 @@ fn discarding_removes_the_damaged_newer_autosaves_too_so_the_question_is_not_ask
     assert!(s.recovery().unwrap().is_none());
 }
 
+/// Where the project's store keeps the file of blob `digest`.
+fn blob_file(dir: &Utf8Path, digest: &autosave::store::Digest) -> camino::Utf8PathBuf {
+    let hex = digest.to_string();
+    dir.join(".autosave/objects").join(&hex[..2]).join(&hex)
+}
+
 /// The first blob file of the newest snapshot's, and its digest.
 fn a_blob_file(s: &Session, dir: &Utf8Path) -> (autosave::store::Digest, camino::Utf8PathBuf) {
     let id = s.store().latest().unwrap().unwrap().id;
@@ -734,10 +734,7 @@ fn a_blob_file(s: &Session, dir: &Utf8Path) -> (autosave::store::Digest, camino:
         .snapshot_refs(id)
         .unwrap()
         .into_iter()
-        .map(|d| {
-            let hex = d.to_string();
-            (d, dir.join(".autosave/objects").join(&hex[..2]).join(&hex))
-        })
+        .map(|d| (d, blob_file(dir, &d)))
         .find(|(_, path)| path.exists())
         .expect("the sample holds a blob file")
 }
@@ -786,8 +783,7 @@ fn a_lost_manifest_of_the_newest_snapshot_is_stored_again_by_the_next_autosave()
     s.save_explicit(&tree.nodes()).unwrap();
     let manifest = s.store().latest().unwrap().unwrap().manifest;
     drop(s);
-    let hex = manifest.to_string();
-    let path = dir.join(".autosave/objects").join(&hex[..2]).join(&hex);
+    let path = blob_file(&dir, &manifest);
     std::fs::remove_file(&path).unwrap();
 
     let mut s = open(&dir);
@@ -809,8 +805,7 @@ fn an_open_session_stores_again_a_manifest_forgotten_under_it() {
     s.save_explicit(&tree.nodes()).unwrap();
     assert_eq!(s.autosave(&tree.nodes()).unwrap().snapshot, None);
     let manifest = s.store().latest().unwrap().unwrap().manifest;
-    let hex = manifest.to_string();
-    let path = dir.join(".autosave/objects").join(&hex[..2]).join(&hex);
+    let path = blob_file(&dir, &manifest);
     std::fs::remove_file(&path).unwrap();
     let other = autosave::store::Store::open(dir.join(".autosave")).unwrap();
     let repair = other

@@ -131,7 +131,7 @@ impl Store {
             .map(|(digest, _, stored, inline)| Row {
                 digest,
                 stored,
-                inline,
+                inline: inline.is_some(),
             })
             .collect();
         let meter = options.progress.start(rows.len() as u64, 0);

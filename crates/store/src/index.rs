@@ -243,36 +243,14 @@ pub(crate) fn insert_blob(conn: &Connection, row: &BlobRow) -> Result<()> {
 }
 
 /// Every blob row without its inline bytes: (digest, size, stored, is_inline).
-/// Every blob row's digest, stored length, and for an inline blob its payload's length: what a
-/// check of presence needs, without the payloads.
-pub(crate) fn blob_presence(conn: &Connection) -> Result<Vec<(Digest, u64, Option<u64>)>> {
-    let mut stmt = conn
-        .prepare("SELECT digest, stored, length(data) FROM blobs")
-        .map_err(Error::index("list blobs"))?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, Vec<u8>>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-            ))
-        })
-        .map_err(Error::index("list blobs"))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (raw, stored, inline) = row.map_err(Error::index("list blobs"))?;
-        out.push((
-            digest_of(&raw)?,
-            stored.max(0) as u64,
-            inline.map(|n| n.max(0) as u64),
-        ));
-    }
-    Ok(out)
-}
+/// A blob row without its payload: digest, uncompressed size, stored length, and for an
+/// inline blob its payload's length (`None` for a blob file).
+pub(crate) type RowLengths = (Digest, u64, u64, Option<u64>);
 
-pub(crate) fn all_blobs(conn: &Connection) -> Result<Vec<(Digest, u64, u64, bool)>> {
+/// Every blob row, without the payloads.
+pub(crate) fn all_blobs(conn: &Connection) -> Result<Vec<RowLengths>> {
     let mut stmt = conn
-        .prepare("SELECT digest, size, stored, data IS NOT NULL FROM blobs")
+        .prepare("SELECT digest, size, stored, length(data) FROM blobs")
         .map_err(Error::index("list blobs"))?;
     let rows = stmt
         .query_map([], |r| {
@@ -280,7 +258,7 @@ pub(crate) fn all_blobs(conn: &Connection) -> Result<Vec<(Digest, u64, u64, bool
                 r.get::<_, Vec<u8>>(0)?,
                 r.get::<_, i64>(1)?,
                 r.get::<_, i64>(2)?,
-                r.get(3)?,
+                r.get::<_, Option<i64>>(3)?,
             ))
         })
         .map_err(Error::index("list blobs"))?;
@@ -291,7 +269,7 @@ pub(crate) fn all_blobs(conn: &Connection) -> Result<Vec<(Digest, u64, u64, bool
             digest_of(&raw)?,
             size.max(0) as u64,
             stored.max(0) as u64,
-            inline,
+            inline.map(|n| n.max(0) as u64),
         ));
     }
     Ok(out)

@@ -17,8 +17,7 @@ pub enum Problem {
     /// A snapshot references it, but the index has no row and no intact file is at its name.
     NotInIndex,
     /// A snapshot references it and an intact file is at its name, but the index has no row
-    /// for it
-    /// (lost with a damaged index, or forgotten while the file was missing and put back
+    /// for it (lost with a damaged index, or forgotten while the file was missing and put back
     /// since): [`Store::rebuild_index`] indexes the file again.
     FileNotInIndex,
     /// The index has a row but the file is gone.
@@ -189,18 +188,25 @@ impl Store {
         } else {
             ObjectKind::Data
         };
-        if row.inline.is_some()
-            || !matches!(self.load_kind(&row), Ok((Some(found), _)) if found != expected)
-        {
+        if row.inline.is_some() {
             return Ok(false);
         }
         let vfs = &*self.inner.vfs;
         let path = self.blob_path(&row.digest);
-        let file = vfs.read(&path).map_err(|e| Error::io("read", &path, e))?;
-        // The file's own codec and length, which its payload was just read back with.
+        let Ok(file) = vfs.read(&path) else {
+            return Ok(false);
+        };
+        // Only the kind may be wrong: the file's own codec and length must give back the bytes.
         let Ok(found) = codec::parse_header(&file) else {
             return Ok(false);
         };
+        let intact = |bytes: Vec<u8>| self.digest_of(&bytes) == row.digest;
+        if found.kind == expected
+            || found.len != row.size
+            || !codec::decode(found.codec, &file[codec::HEADER_LEN..], found.len).is_ok_and(intact)
+        {
+            return Ok(false);
+        }
         let header = codec::header(found.codec, expected, found.len);
         let dir = path
             .parent()
@@ -248,9 +254,9 @@ impl Store {
             // costs more than the `stat` of its file).
             let presence: HashMap<Digest, (u64, Option<u64>)> = match read_data {
                 true => HashMap::new(),
-                false => index::blob_presence(&tx)?
+                false => index::all_blobs(&tx)?
                     .into_iter()
-                    .map(|(digest, stored, inline)| (digest, (stored, inline)))
+                    .map(|(digest, _, stored, inline)| (digest, (stored, inline)))
                     .collect(),
             };
             tx.finish()

@@ -85,8 +85,10 @@ pub fn snapshot_dir(store: &Store, root: &Path, spec: &SnapshotSpec) -> Result<D
     if let (Some(record), Some(skip)) = (&record, unless)
         && record.manifest == skip
         && let Some(report) = record.vouches_for(&walked)
-        && store.contains(&skip)?
     {
+        // (The store holds `skip`: it is the newest snapshot's manifest, committed with it, and
+        // `forget_damaged_blobs`, the one way its row can go, empties this record with it; a
+        // record made before that is never saved after it, see `save_caches_at` below.)
         let bytes = walked.file_bytes();
         let meter = spec.progress.start(report.entries, bytes);
         meter.advance(report.entries, bytes);

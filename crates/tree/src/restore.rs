@@ -108,8 +108,11 @@ pub fn restore_dir(
             meter.advance(1, 0);
         }
     }
-    // A restore into the same target that was killed (Ctrl-C) left its temp files there.
-    report.stale_temps_removed = dirs.iter().map(|d| fsio::remove_stale_temps(d)).sum();
+    // A restore into the same target that was killed (Ctrl-C) left its temp files there (only
+    // a target that holds files, which takes `force`, can have any).
+    if options.force {
+        report.stale_temps_removed = dirs.iter().map(|d| fsio::remove_stale_temps(d)).sum();
+    }
     // Files and symlinks in parallel. A durable restore has each wait on its fsync, so more
     // threads than cores keep the disk and the decompression busy together. Without fsyncs
     // nothing waits: more threads than cores would only contend, spinning on the lock of a
