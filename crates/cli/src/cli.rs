@@ -168,6 +168,10 @@ pub(crate) struct WatchArgs {
     /// Seconds between two looks at the directory
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     pub(crate) poll_interval: f64,
+    /// After each autosave, keep only the N newest autosaves of this directory: older ones are
+    /// deleted and their data collected [default: keep every autosave]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) keep_last: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -68,7 +68,7 @@ impl Ctx {
 }
 
 /// Quotes `word` for a POSIX shell if it needs it.
-fn shell_word(word: &str) -> String {
+pub(crate) fn shell_word(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()

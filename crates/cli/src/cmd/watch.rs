@@ -5,6 +5,10 @@
 //! directory busy; `--idle` seconds without a change make it idle again, and the policy fires a
 //! due autosave on that transition. At start, and on Ctrl-C after the autosave in flight, the
 //! directory is snapshotted if it differs from its newest snapshot.
+//!
+//! With `--keep-last N`, each committed autosave is followed by retention: this directory's
+//! autosaves beyond the N newest are deleted and their data collected. A collection that cannot
+//! run (another process has the store open) is a warning; the data goes at a later one.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -12,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use autosave::policy::{Action, Config, Event, Policy};
-use autosave::store::{Digest, Progress, SnapshotId, Store};
+use autosave::store::{
+    Digest, Error as StoreError, GcOptions, Progress, SnapshotId, SnapshotKind, Store,
+};
 use autosave::tree::STORE_DIR_NAME;
 use serde::Serialize;
 
@@ -30,6 +36,10 @@ struct Doc {
     snapshots: Vec<SnapshotDoc>,
     /// Autosaves that failed (each was retried later).
     failures: Vec<String>,
+    /// Snapshots deleted by `--keep-last`, oldest first.
+    removed: Vec<u64>,
+    /// Bytes of blob files their collection freed.
+    bytes_freed: u64,
 }
 
 /// One look at the directory: every path with its type, size and mtime.
@@ -41,6 +51,7 @@ struct Watcher<'a> {
     dir: PathBuf,
     label: String,
     idle: Duration,
+    keep_last: Option<u64>,
     policy: Policy,
     seen: Signature,
     last_change: Instant,
@@ -63,7 +74,8 @@ pub(crate) fn run(ctx: &Ctx, args: &WatchArgs) -> Result<Exit> {
         interval: Duration::from_secs(args.interval),
         ..Config::default()
     };
-    let mut w = Watcher::new(ctx, store, dir, idle, Policy::new(config, Instant::now()))?;
+    let policy = Policy::new(config, Instant::now());
+    let mut w = Watcher::new(ctx, store, dir, idle, args.keep_last, policy)?;
     ctx.out.note(&format!(
         "watching {} (store {}); Ctrl-C to stop",
         w.dir.display(),
@@ -112,6 +124,7 @@ impl<'a> Watcher<'a> {
         store: Store,
         dir: PathBuf,
         idle: Duration,
+        keep_last: Option<u64>,
         policy: Policy,
     ) -> Result<Self> {
         let label = snapshot::default_label(&dir);
@@ -121,6 +134,8 @@ impl<'a> Watcher<'a> {
             store: store.root().to_string(),
             snapshots: Vec::new(),
             failures: Vec::new(),
+            removed: Vec::new(),
+            bytes_freed: 0,
         };
         Ok(Self {
             ctx,
@@ -128,6 +143,7 @@ impl<'a> Watcher<'a> {
             dir,
             label,
             idle,
+            keep_last,
             policy,
             seen,
             last_change: Instant::now(),
@@ -191,9 +207,77 @@ impl<'a> Watcher<'a> {
                 crate::output::stdout(&format!("{}\n", doc.line()))?;
             }
             self.doc.snapshots.push(doc);
+            if let Some(keep) = self.keep_last {
+                self.retain(keep);
+            }
         }
         Ok(())
     }
+
+    /// Deletes this directory's autosaves beyond the `keep` newest and collects their data.
+    /// The autosave just committed stands whatever happens here, so a failure is a warning.
+    fn retain(&mut self, keep: u64) {
+        let doomed = match self.store.snapshots() {
+            Ok(all) => beyond(&all, &self.label, keep),
+            Err(e) => return self.warn_retention(&e.into()),
+        };
+        if doomed.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.delete_snapshots(&doomed) {
+            return self.warn_retention(&e.into());
+        }
+        self.doc.removed.extend(doomed.iter().map(|id| id.0));
+        match self.store.gc_with(GcOptions::default()) {
+            Ok(gc) => {
+                self.doc.bytes_freed += gc.bytes_freed + gc.stray_bytes_freed;
+                if !self.ctx.out.json && !self.ctx.out.quiet {
+                    let ids: Vec<String> = doomed.iter().map(ToString::to_string).collect();
+                    let line = format!(
+                        "removed {} ({}), {} freed\n",
+                        crate::output::count(doomed.len() as u64, "snapshot", "snapshots"),
+                        ids.join(", "),
+                        crate::output::size(gc.bytes_freed + gc.stray_bytes_freed),
+                    );
+                    // The deletion is done: a stdout that cannot take the line changes nothing.
+                    let _ = crate::output::stdout(&line);
+                }
+            }
+            Err(e) => {
+                let why = match e {
+                    StoreError::Busy { .. } => format!(
+                        "the store is in use (a later autosave, or `autosave --store {} gc`, \
+                         collects it)",
+                        super::shell_word(self.store.root().as_str())
+                    ),
+                    e => crate::output::error_chain(&e.into()),
+                };
+                self.ctx.out.warn(&format!(
+                    "removed {} but could not collect the data they held: {why}",
+                    crate::output::count(doomed.len() as u64, "snapshot", "snapshots"),
+                ));
+            }
+        }
+    }
+
+    fn warn_retention(&self, e: &anyhow::Error) {
+        let text = crate::output::error_chain(e);
+        self.ctx.out.warn(&format!("retention failed: {text}"));
+    }
+}
+
+/// The autosaves labelled `label` beyond the `keep` newest, oldest first (`all` is oldest
+/// first). Snapshots of other labels and explicit ones are never this directory's to drop.
+fn beyond(all: &[autosave::store::SnapshotInfo], label: &str, keep: u64) -> Vec<SnapshotId> {
+    let mine: Vec<SnapshotId> = all
+        .iter()
+        .filter(|s| s.kind == SnapshotKind::Autosave && s.label == label)
+        .map(|s| s.id)
+        .collect();
+    let excess = mine
+        .len()
+        .saturating_sub(usize::try_from(keep).unwrap_or(usize::MAX));
+    mine[..excess].to_vec()
 }
 
 /// The directory's stat signature, skipping store directories; entries that vanish while being
