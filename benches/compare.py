@@ -43,7 +43,8 @@ Commands per tool (a tool that is not installed is skipped, and the output says 
 The machine's limits come from benches/limits.rs (built with the release profile) on the same
 dataset: parallel XXH3-128, zstd at the store's level, sequential write+fsync, and the time to
 lstat every entry (one thread and all cores), every file of the dataset written durably from
-memory as a durable restore writes them (eight threads, temp file, fsync, rename); beside them, the time to start a process (`true`,
+memory as a durable restore writes them (eight threads, temp file, writeback started and clean
+pages dropped as written, fsync, rename); beside them, the time to start a process (`true`,
 timed as the tools are). A no-change snapshot's floor is that start plus the parallel lstat walk:
 any tool that notices in-place edits, including those made through mmap, must stat every file.
 

@@ -335,7 +335,7 @@ fn restore_leaf(
 
 /// Writes the content's blobs (each verified as it is read) one after the other straight from
 /// the decoded bytes; returns the file's length. With `sync`, each blob's bytes start for the
-/// disk as soon as they are written.
+/// disk as soon as they are written ([`fsio::WriteBehind`]).
 fn write_blobs(
     reader: &Reader<'_>,
     content: &Content,
@@ -344,10 +344,12 @@ fn write_blobs(
     sync: bool,
 ) -> std::io::Result<u64> {
     let mut written = 0u64;
+    let file = &*file;
+    let behind = fsio::WriteBehind::new(file);
     let mut put = |bytes: &[u8]| -> std::io::Result<()> {
-        std::io::Write::write_all(file, bytes)?;
+        std::io::Write::write_all(&mut &*file, bytes)?;
         if sync {
-            fsio::start_writeback(file, written, bytes.len() as u64);
+            behind.wrote(written, bytes.len() as u64);
         }
         meter.advance(0, bytes.len() as u64);
         written += bytes.len() as u64;
@@ -369,7 +371,7 @@ fn write_blobs(
 }
 
 /// Writes each chunk at its offset of `file`; returns the file's length. With `sync`, each
-/// chunk starts for the disk as soon as it is written.
+/// chunk starts for the disk as soon as it is written ([`fsio::WriteBehind`]).
 fn write_chunks(
     reader: &Reader<'_>,
     chunks: &[Chunk],
@@ -388,6 +390,7 @@ fn write_chunks(
         .collect();
     file.set_len(at)?;
     let file = &*file;
+    let behind = fsio::WriteBehind::new(file);
     placed.par_iter().try_for_each(|&(offset, chunk)| {
         let bytes = blob_under(reader, &chunk.digest).map_err(std::io::Error::other)?;
         if bytes.len() as u64 != chunk.len {
@@ -400,7 +403,7 @@ fn write_chunks(
         }
         fsio::write_at(file, &bytes, offset)?;
         if sync {
-            fsio::start_writeback(file, offset, chunk.len);
+            behind.wrote(offset, chunk.len);
         }
         meter.advance(0, chunk.len);
         Ok(())
