@@ -106,17 +106,18 @@ pub(crate) fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Re
 
 /// Starts writing `len` bytes at `offset` of `file` to the disk now, without waiting for them.
 ///
-/// A restore fsyncs every file before its rename. Left alone, the kernel holds a file's dirty
-/// pages until that fsync, so the disk idles while bytes are decompressed and then writes the
-/// whole file at once. Started here, as each large part is written, the writing overlaps the
-/// decompression and the fsync finds most of the file on the disk already.
+/// A durable restore fsyncs every file before its rename. Left alone, the kernel holds a file's
+/// dirty pages until that fsync, so the disk idles while bytes are decompressed and then writes
+/// the whole file at once. Started here, as each large part is written, the writing overlaps
+/// the decompression and the fsync finds most of the file on the disk already. (A restore
+/// without fsyncs starts it too, so that [`drop_clean_pages`] finds pages to drop.)
 ///
 /// On Linux this is `posix_fadvise(POSIX_FADV_DONTNEED)` over the range's whole pages: it starts
 /// writeback of their dirty pages and would drop the clean ones, of which there are none right
 /// after the write. Each call also drains the per-CPU page lists when it cannot drop a page, so
 /// it is made only for ranges of at least [`WRITEBACK_MIN`] bytes: smaller parts are fsynced
 /// soon enough anyway. Best effort: it changes when the bytes reach the disk, never whether;
-/// the fsync still decides that, so an error here is ignored.
+/// an fsync, if any, still decides that, so an error here is ignored.
 #[cfg(target_os = "linux")]
 pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
     use rustix::fs::{Advice, fadvise};
@@ -139,8 +140,8 @@ pub(crate) const WRITEBACK_MIN: u64 = 256 << 10;
 
 /// Drops the pages of `file` that are clean (on the disk already) from the page cache.
 ///
-/// A durable restore writes each file's bytes to the disk before it is done with the file, so
-/// the page cache holding them too buys nothing: the next file's pages can be those same pages.
+/// A restore writes bytes that it will not read again, so once they are on the disk the page
+/// cache holding them too buys nothing, and the next file's pages can be those same pages.
 /// Left cached, the bytes of a large restore take fresh memory for every page; on a virtual
 /// machine whose host takes back the memory its guest frees, touching fresh memory costs a
 /// page fault on the host for each page, which made writing 1 GiB durably take 2.3-2.8 s
@@ -156,13 +157,14 @@ pub(crate) fn drop_clean_pages(file: &File) {
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn drop_clean_pages(_file: &File) {}
 
-/// How many bytes a durable write of one file writes between two [`drop_clean_pages`].
+/// How many bytes a restore writes to one file between two [`drop_clean_pages`].
 pub(crate) const DROP_EVERY: u64 = 16 << 20;
 
-/// What a durable write does as its bytes are written: it starts their writeback
+/// What a restore does as it writes a file's bytes: it starts their writeback
 /// ([`start_writeback`]), and every [`DROP_EVERY`] bytes it drops the pages that reached the
 /// disk since ([`drop_clean_pages`]), so a large file does not hold its whole length in memory
-/// until its fsync. Parts may be reported from several threads, in any order.
+/// (until its fsync, or without one, until the kernel writes it back). Nothing here waits for
+/// the disk. Parts may be reported from several threads, in any order.
 pub(crate) struct WriteBehind<'f> {
     file: &'f File,
     written: std::sync::atomic::AtomicU64,

@@ -322,11 +322,11 @@ fn restore_leaf(
         // A chunked file: its chunks are fetched, verified and written at their offsets in
         // parallel, so one large file does not decompress on one core.
         Content::Chunks(chunks) if chunks.len() > 1 => {
-            let fill = |file: &mut File| write_chunks(reader, chunks, file, meter, sync);
+            let fill = |file: &mut File| write_chunks(reader, chunks, file, meter);
             fsio::write_file_with(&path, mode, mtime, sync, fill).map_err(io("write"))?
         }
         content => {
-            let fill = |file: &mut File| write_blobs(reader, content, file, meter, sync);
+            let fill = |file: &mut File| write_blobs(reader, content, file, meter);
             fsio::write_file_with(&path, mode, mtime, sync, fill).map_err(io("write"))?
         }
     };
@@ -334,23 +334,20 @@ fn restore_leaf(
 }
 
 /// Writes the content's blobs (each verified as it is read) one after the other straight from
-/// the decoded bytes; returns the file's length. With `sync`, each blob's bytes start for the
-/// disk as soon as they are written ([`fsio::WriteBehind`]).
+/// the decoded bytes; returns the file's length. Each blob's bytes start for the disk as soon
+/// as they are written ([`fsio::WriteBehind`]).
 fn write_blobs(
     reader: &Reader<'_>,
     content: &Content,
     file: &mut File,
     meter: &Meter<'_>,
-    sync: bool,
 ) -> std::io::Result<u64> {
     let mut written = 0u64;
     let file = &*file;
     let behind = fsio::WriteBehind::new(file);
     let mut put = |bytes: &[u8]| -> std::io::Result<()> {
         std::io::Write::write_all(&mut &*file, bytes)?;
-        if sync {
-            behind.wrote(written, bytes.len() as u64);
-        }
+        behind.wrote(written, bytes.len() as u64);
         meter.advance(0, bytes.len() as u64);
         written += bytes.len() as u64;
         Ok(())
@@ -370,14 +367,13 @@ fn write_blobs(
     Ok(written)
 }
 
-/// Writes each chunk at its offset of `file`; returns the file's length. With `sync`, each
-/// chunk starts for the disk as soon as it is written ([`fsio::WriteBehind`]).
+/// Writes each chunk at its offset of `file`; returns the file's length. Each chunk starts for
+/// the disk as soon as it is written ([`fsio::WriteBehind`]).
 fn write_chunks(
     reader: &Reader<'_>,
     chunks: &[Chunk],
     file: &mut File,
     meter: &Meter<'_>,
-    sync: bool,
 ) -> std::io::Result<u64> {
     let mut at = 0u64;
     let placed: Vec<(u64, &Chunk)> = chunks
@@ -402,9 +398,7 @@ fn write_chunks(
             )));
         }
         fsio::write_at(file, &bytes, offset)?;
-        if sync {
-            behind.wrote(offset, chunk.len);
-        }
+        behind.wrote(offset, chunk.len);
         meter.advance(0, chunk.len);
         Ok(())
     })?;

@@ -309,9 +309,9 @@ fn a_chunked_file_is_restored_byte_for_byte_with_its_mode() {
 
 #[test]
 fn a_durable_restore_of_files_past_the_write_behind_window_is_byte_for_byte() {
-    // A durable restore drops a file's pages from the page cache every 16 MiB written (here
-    // by the parallel chunk writer, more than twice) and after its fsync: neither may change a
-    // byte. The same file restored without fsyncs, which drops nothing, reads the same.
+    // A restore drops a file's clean pages from the page cache every 16 MiB written (here by
+    // the parallel chunk writer, more than twice) and, when durable, after its fsync: none of
+    // it may change a byte, with fsyncs or without.
     let (dir, store) = crate::new_store();
     let src = dir.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
