@@ -109,7 +109,7 @@ pub(crate) fn run(ctx: &Ctx, dir: &Path, label: Option<&str>, always: bool) -> R
     let latest = store.latest()?;
     let parent = latest.as_ref().map(|s| s.id);
     let unless = latest.filter(|_| !always).map(|s| s.manifest);
-    let written = take(&store, &dir, label, parent, unless, bar.progress())?;
+    let written = take(&store, &dir, label, "", parent, unless, bar.progress())?;
     drop(bar);
     let doc = Doc {
         dir: dir.display().to_string(),
@@ -135,18 +135,20 @@ pub(crate) fn default_label(dir: &Path) -> String {
     dir.display().to_string()
 }
 
-/// Snapshots `dir` as an autosave with `parent` (the newest snapshot); with `unless`, commits
-/// nothing if the manifest would be that one.
+/// Snapshots `dir` as an autosave with `meta` and `parent` (the newest snapshot); with `unless`,
+/// commits nothing if the manifest would be that one.
 pub(crate) fn take(
     store: &Store,
     dir: &Path,
     label: Option<&str>,
+    meta: &str,
     parent: Option<SnapshotId>,
     unless: Option<autosave::store::Digest>,
     progress: Progress,
 ) -> Result<DirWritten> {
     let mut spec = SnapshotSpec::new(SnapshotKind::Autosave);
     spec.label = label.map_or_else(|| default_label(dir), str::to_owned);
+    spec.meta = meta.to_owned();
     spec.parent = parent;
     spec.unless_manifest = unless;
     spec.progress = progress;

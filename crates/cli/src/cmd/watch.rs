@@ -6,9 +6,11 @@
 //! due autosave on that transition. At start, and on Ctrl-C after the autosave in flight, the
 //! directory is snapshotted if it differs from its newest snapshot.
 //!
-//! With `--keep-last N`, each committed autosave is followed by retention: this directory's
-//! autosaves beyond the N newest are deleted and their data collected. A collection that cannot
-//! run (another process has the store open) is a warning; the data goes at a later one.
+//! The watch's snapshots carry [`WATCH_META`] as their metadata. With `--keep-last N`, each
+//! committed autosave that read every entry is followed by retention: the watch's own
+//! autosaves of this directory beyond the N newest are deleted and their data collected. A
+//! collection that cannot run (another process has the store open, or the index lost
+//! snapshots that `repair index` would bring back) is a warning; the data goes at a later one.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -17,9 +19,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use autosave::policy::{Action, Config, Event, Policy};
 use autosave::store::{
-    Digest, Error as StoreError, GcOptions, Progress, SnapshotId, SnapshotKind, Store,
+    Digest, Error as StoreError, GcOptions, GcRefusal, Progress, SnapshotId, SnapshotInfo,
+    SnapshotKind, Store,
 };
-use autosave::tree::STORE_DIR_NAME;
+use autosave::tree::{Manifest, STORE_DIR_NAME};
 use serde::Serialize;
 
 use super::Ctx;
@@ -38,9 +41,16 @@ struct Doc {
     failures: Vec<String>,
     /// Snapshots deleted by `--keep-last`, oldest first.
     removed: Vec<u64>,
-    /// Bytes of blob files their collection freed.
+    /// Bytes of blob files (and of stray files left by interrupted writes) their collections
+    /// freed.
     bytes_freed: u64,
+    /// Why retention kept older autosaves, or deleted them without collecting their data.
+    retention_warnings: Vec<String>,
 }
+
+/// The metadata of the watch's snapshots: retention retires only snapshots with it, never
+/// those `autosave snapshot` took.
+pub(crate) const WATCH_META: &str = r#"{"taken_by":"autosave watch"}"#;
 
 /// One look at the directory: every path with its type, size and mtime.
 type Signature = Vec<(OsString, u32, u64, i64)>;
@@ -136,6 +146,7 @@ impl<'a> Watcher<'a> {
             failures: Vec::new(),
             removed: Vec::new(),
             bytes_freed: 0,
+            retention_warnings: Vec::new(),
         };
         Ok(Self {
             ctx,
@@ -186,6 +197,7 @@ impl<'a> Watcher<'a> {
                 &self.store,
                 &self.dir,
                 Some(&self.label),
+                WATCH_META,
                 parent,
                 unless,
                 Progress::none(),
@@ -206,72 +218,96 @@ impl<'a> Watcher<'a> {
             if !self.ctx.out.json && !self.ctx.out.quiet {
                 crate::output::stdout(&format!("{}\n", doc.line()))?;
             }
+            let complete = doc.errors.is_empty();
+            let skipped = doc.errors.len();
             self.doc.snapshots.push(doc);
-            if let Some(keep) = self.keep_last {
-                self.retain(keep);
+            match self.keep_last {
+                Some(keep) if complete => self.retain(keep),
+                // The entries left out may be in the older autosaves alone: they stay.
+                Some(_) => self.retention_warning(format!(
+                    "kept the older autosaves: {} could not be read",
+                    crate::output::count(skipped as u64, "entry", "entries")
+                )),
+                None => {}
             }
         }
         Ok(())
     }
 
-    /// Deletes this directory's autosaves beyond the `keep` newest and collects their data.
-    /// The autosave just committed stands whatever happens here, so a failure is a warning.
+    /// Deletes the watch's autosaves of this directory beyond the `keep` newest and collects
+    /// their data. The autosave just committed stands whatever happens here, so a failure is a
+    /// warning.
     fn retain(&mut self, keep: u64) {
         let doomed = match self.store.snapshots() {
             Ok(all) => beyond(&all, &self.label, keep),
-            Err(e) => return self.warn_retention(&e.into()),
+            Err(e) => return self.retention_warning(format!("retention failed: {e}")),
         };
         if doomed.is_empty() {
             return;
         }
         if let Err(e) = self.store.delete_snapshots(&doomed) {
-            return self.warn_retention(&e.into());
+            return self.retention_warning(format!("retention failed: {e}"));
         }
         self.doc.removed.extend(doomed.iter().map(|id| id.0));
-        match self.store.gc_with(GcOptions::default()) {
+        let removed = format!(
+            "{} ({})",
+            crate::output::count(doomed.len() as u64, "snapshot", "snapshots"),
+            doomed
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        // As a session's retention collects: snapshot records the index lost hold the
+        // collection back (`repair index` brings them back; a sweep would make the loss
+        // permanent), while interrupted commits are swept.
+        let refs_of = |bytes: &[u8]| Manifest::decode(bytes).ok().map(|m| m.blobs());
+        match self
+            .store
+            .gc_holding_complete_records(GcOptions::default(), &refs_of)
+        {
             Ok(gc) => {
-                self.doc.bytes_freed += gc.bytes_freed + gc.stray_bytes_freed;
+                let freed = gc.bytes_freed + gc.stray_bytes_freed;
+                self.doc.bytes_freed += freed;
                 if !self.ctx.out.json && !self.ctx.out.quiet {
-                    let ids: Vec<String> = doomed.iter().map(ToString::to_string).collect();
-                    let line = format!(
-                        "removed {} ({}), {} freed\n",
-                        crate::output::count(doomed.len() as u64, "snapshot", "snapshots"),
-                        ids.join(", "),
-                        crate::output::size(gc.bytes_freed + gc.stray_bytes_freed),
-                    );
+                    let line = format!("removed {removed}, {} freed\n", crate::output::size(freed));
                     // The deletion is done: a stdout that cannot take the line changes nothing.
                     let _ = crate::output::stdout(&line);
                 }
             }
             Err(e) => {
+                let store = super::shell_word(self.store.root().as_str());
                 let why = match e {
                     StoreError::Busy { .. } => format!(
-                        "the store is in use (a later autosave, or `autosave --store {} gc`, \
-                         collects it)",
-                        super::shell_word(self.store.root().as_str())
+                        "the store is in use (a later collection, or `autosave --store {store} \
+                         gc`, frees it)"
                     ),
+                    StoreError::GcRefused {
+                        reason: reason @ GcRefusal::UnindexedSnapshots { .. },
+                    } => format!("{reason}: `autosave --store {store} repair index`"),
                     e => crate::output::error_chain(&e.into()),
                 };
-                self.ctx.out.warn(&format!(
-                    "removed {} but could not collect the data they held: {why}",
-                    crate::output::count(doomed.len() as u64, "snapshot", "snapshots"),
+                self.retention_warning(format!(
+                    "removed {removed} but could not collect the data they held: {why}"
                 ));
             }
         }
     }
 
-    fn warn_retention(&self, e: &anyhow::Error) {
-        let text = crate::output::error_chain(e);
-        self.ctx.out.warn(&format!("retention failed: {text}"));
+    /// Warns on stderr and records the warning in the document.
+    fn retention_warning(&mut self, text: String) {
+        self.ctx.out.warn(&text);
+        self.doc.retention_warnings.push(text);
     }
 }
 
-/// The autosaves labelled `label` beyond the `keep` newest, oldest first (`all` is oldest
-/// first). Snapshots of other labels and explicit ones are never this directory's to drop.
-fn beyond(all: &[autosave::store::SnapshotInfo], label: &str, keep: u64) -> Vec<SnapshotId> {
+/// The watch's autosaves labelled `label` beyond the `keep` newest, oldest first (`all` is
+/// oldest first). Snapshots of other labels, explicit ones and those `autosave snapshot` took
+/// (without [`WATCH_META`]) are never the watch's to drop.
+fn beyond(all: &[SnapshotInfo], label: &str, keep: u64) -> Vec<SnapshotId> {
     let mine: Vec<SnapshotId> = all
         .iter()
-        .filter(|s| s.kind == SnapshotKind::Autosave && s.label == label)
+        .filter(|s| s.kind == SnapshotKind::Autosave && s.label == label && s.meta == WATCH_META)
         .map(|s| s.id)
         .collect();
     let excess = mine

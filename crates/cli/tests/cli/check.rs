@@ -250,7 +250,7 @@ fn checks_advice_repeats_the_store_given() {
 
 /// Makes the store's index lose its second snapshot (of changed notes), as it does when its
 /// write-ahead log is damaged.
-fn lose_second_snapshot(p: &Project) {
+pub(crate) fn lose_second_snapshot(p: &Project) {
     let index = |suffix: &str| p.store().join(format!("index.sqlite{suffix}"));
     // Each command closes the store, so the index is one checkpointed file between commands.
     let before = std::fs::read(index("")).unwrap();
