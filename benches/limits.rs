@@ -348,7 +348,9 @@ fn write_files_durably(files: &[(PathBuf, Vec<u8>)], out: &Path) {
                 }
             }
             f.sync_all().unwrap();
-            drop_clean_pages(&f);
+            if bytes.len() >= WRITEBACK_MIN {
+                drop_clean_pages(&f);
+            }
             std::fs::rename(&temp, &path).unwrap();
         });
     });
@@ -368,9 +370,13 @@ fn start_writeback(f: &std::fs::File, at: usize, len: usize) {
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_f: &std::fs::File, _at: usize, _len: usize) {}
 
-/// As the restore does every 16 MiB of a file and after its fsync (`posix_fadvise(DONTNEED)`
-/// over the whole file drops the pages on the disk already, so the next ones reuse them).
+/// As the restore does every 16 MiB of a file and after the fsync of a file of 256 KiB or more
+/// (`posix_fadvise(DONTNEED)` over the whole file drops the pages on the disk already, so the
+/// next ones reuse them).
 const DROP_EVERY: usize = 16 * MIB;
+
+/// The restore leaves files smaller than this in the page cache after their fsync.
+const WRITEBACK_MIN: usize = 256 << 10;
 
 #[cfg(target_os = "linux")]
 fn drop_clean_pages(f: &std::fs::File) {

@@ -110,7 +110,8 @@ pub(crate) fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Re
 /// dirty pages until that fsync, so the disk idles while bytes are decompressed and then writes
 /// the whole file at once. Started here, as each large part is written, the writing overlaps
 /// the decompression and the fsync finds most of the file on the disk already. (A restore
-/// without fsyncs starts it too, so that [`drop_clean_pages`] finds pages to drop.)
+/// without fsyncs starts it too for a file of [`DROP_EVERY`] bytes or more, so that
+/// [`drop_clean_pages`] finds pages to drop.)
 ///
 /// On Linux this is `posix_fadvise(POSIX_FADV_DONTNEED)` over the range's whole pages: it starts
 /// writeback of their dirty pages and would drop the clean ones, of which there are none right
@@ -145,7 +146,8 @@ pub(crate) const WRITEBACK_MIN: u64 = 256 << 10;
 /// Left cached, the bytes of a large restore take fresh memory for every page; on a virtual
 /// machine whose host takes back the memory its guest frees, touching fresh memory costs a
 /// page fault on the host for each page, which made writing 1 GiB durably take 2.3-2.8 s
-/// against 0.3-0.5 s with the pages dropped as they reach the disk (docs/performance.md).
+/// against 0.3-0.5 s with the pages dropped as they reach the disk (docs/performance.md,
+/// "Restores and the page cache").
 /// Dirty pages and pages under writeback stay. Best effort: it changes what stays in memory,
 /// never what is on the disk, so an error here is ignored.
 #[cfg(target_os = "linux")]
@@ -161,25 +163,34 @@ pub(crate) fn drop_clean_pages(_file: &File) {}
 pub(crate) const DROP_EVERY: u64 = 16 << 20;
 
 /// What a restore does as it writes a file's bytes: it starts their writeback
-/// ([`start_writeback`]), and every [`DROP_EVERY`] bytes it drops the pages that reached the
-/// disk since ([`drop_clean_pages`]), so a large file does not hold its whole length in memory
-/// (until its fsync, or without one, until the kernel writes it back). Nothing here waits for
-/// the disk. Parts may be reported from several threads, in any order.
+/// ([`start_writeback`]), and every [`DROP_EVERY`] bytes it drops the file's pages that are on
+/// the disk by then ([`drop_clean_pages`]), so a large file does not hold its whole length in
+/// memory (until its fsync, or without one, until the kernel writes it back). Nothing here
+/// waits for the disk. Without an fsync to come, a file shorter than [`DROP_EVERY`] is left to
+/// the kernel, as before: it would have nothing to drop, and early writeback is the disk work
+/// a restore without fsyncs is there to spare. Parts may be reported from several threads, in
+/// any order.
 pub(crate) struct WriteBehind<'f> {
     file: &'f File,
+    active: bool,
     written: std::sync::atomic::AtomicU64,
 }
 
 impl<'f> WriteBehind<'f> {
-    pub(crate) fn new(file: &'f File) -> Self {
+    /// For `file`, of `len` bytes, written for a restore that fsyncs it (`sync`) or not.
+    pub(crate) fn new(file: &'f File, len: u64, sync: bool) -> Self {
         Self {
             file,
+            active: sync || len >= DROP_EVERY,
             written: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     /// `len` bytes at `offset` were written.
     pub(crate) fn wrote(&self, offset: u64, len: u64) {
+        if !self.active {
+            return;
+        }
         start_writeback(self.file, offset, len);
         let before = self
             .written
@@ -208,7 +219,11 @@ fn write_temp(
     // ORDER: the data is durable before the name points at it.
     if sync {
         file.sync_all()?;
-        drop_clean_pages(&file);
+        // (A file too small for early writeback is left in memory: a drop costs a syscall, and
+        // can cost a drain of every core's page lists, for too few pages to matter.)
+        if n >= WRITEBACK_MIN {
+            drop_clean_pages(&file);
+        }
     }
     Ok(n)
 }

@@ -322,11 +322,11 @@ fn restore_leaf(
         // A chunked file: its chunks are fetched, verified and written at their offsets in
         // parallel, so one large file does not decompress on one core.
         Content::Chunks(chunks) if chunks.len() > 1 => {
-            let fill = |file: &mut File| write_chunks(reader, chunks, file, meter);
+            let fill = |file: &mut File| write_chunks(reader, chunks, file, meter, sync);
             fsio::write_file_with(&path, mode, mtime, sync, fill).map_err(io("write"))?
         }
         content => {
-            let fill = |file: &mut File| write_blobs(reader, content, file, meter);
+            let fill = |file: &mut File| write_blobs(reader, content, file, meter, sync);
             fsio::write_file_with(&path, mode, mtime, sync, fill).map_err(io("write"))?
         }
     };
@@ -341,10 +341,11 @@ fn write_blobs(
     content: &Content,
     file: &mut File,
     meter: &Meter<'_>,
+    sync: bool,
 ) -> std::io::Result<u64> {
     let mut written = 0u64;
     let file = &*file;
-    let behind = fsio::WriteBehind::new(file);
+    let behind = fsio::WriteBehind::new(file, content.len(), sync);
     let mut put = |bytes: &[u8]| -> std::io::Result<()> {
         std::io::Write::write_all(&mut &*file, bytes)?;
         behind.wrote(written, bytes.len() as u64);
@@ -374,6 +375,7 @@ fn write_chunks(
     chunks: &[Chunk],
     file: &mut File,
     meter: &Meter<'_>,
+    sync: bool,
 ) -> std::io::Result<u64> {
     let mut at = 0u64;
     let placed: Vec<(u64, &Chunk)> = chunks
@@ -386,7 +388,7 @@ fn write_chunks(
         .collect();
     file.set_len(at)?;
     let file = &*file;
-    let behind = fsio::WriteBehind::new(file);
+    let behind = fsio::WriteBehind::new(file, at, sync);
     placed.par_iter().try_for_each(|&(offset, chunk)| {
         let bytes = blob_under(reader, &chunk.digest).map_err(std::io::Error::other)?;
         if bytes.len() as u64 != chunk.len {
