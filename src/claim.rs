@@ -6,11 +6,18 @@
 //! that a second session can say who is in the way. The description is advisory (never fsynced):
 //! the lock is the truth.
 //!
+//! A process that forks (to start any program: the host's own, or a test harness's) gives the
+//! child a copy of each descriptor until the child runs the new program, and a copy holds the
+//! lock as the original does. A session this process has just dropped can so still hold the
+//! claim for a moment after. A claim whose description names this process is therefore waited
+//! for, up to [`OWN_CLAIM_GRACE`], before it counts as held.
+//!
 //! This is the root crate's one module that writes files.
 
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -18,6 +25,12 @@ use crate::error::{Error, Result};
 
 /// The claim file's name inside the store directory.
 pub const CLAIM_FILE: &str = "SESSION";
+
+/// How long a claim that this very process holds, or held, is waited for before it counts as
+/// held: long enough for a child forked meanwhile to reach its new program and drop its copy
+/// of the descriptor, short enough that a second session of the same process (a real conflict)
+/// hears so soon.
+pub const OWN_CLAIM_GRACE: Duration = Duration::from_millis(250);
 
 /// Who holds (or last held) a store's claim.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -97,17 +110,26 @@ impl Claim {
     pub fn take(store_dir: &Utf8Path) -> Result<Self> {
         let path = store_dir.join(CLAIM_FILE);
         let mut file = open(&path)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(Error::Locked {
-                    path: store_dir.to_owned(),
-                    holder: read_holder(&mut file),
-                });
+        let start = Instant::now();
+        let me = Holder::me();
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {
+                    let holder = read_holder(&mut file);
+                    let mine = holder.pid == me.pid && holder.host == me.host;
+                    if !mine || start.elapsed() >= OWN_CLAIM_GRACE {
+                        return Err(Error::Locked {
+                            path: store_dir.to_owned(),
+                            holder,
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(TryLockError::Error(e)) => return Err(io("lock", &path, e)),
             }
-            Err(TryLockError::Error(e)) => return Err(io("lock", &path, e)),
         }
-        let holder = Holder::me();
+        let holder = me;
         describe(&mut file, &holder).map_err(|e| io("write", &path, e))?;
         Ok(Self {
             _file: file,

@@ -57,7 +57,7 @@ pub use autosave_policy as policy;
 pub use autosave_store as store;
 pub use autosave_tree as tree;
 
-pub use claim::{CLAIM_FILE, Claim, Holder};
+pub use claim::{CLAIM_FILE, Claim, Holder, OWN_CLAIM_GRACE};
 pub use driver::{Driver, Host};
 pub use error::{Error, Result};
 pub use recovery::{Recovery, Restored, RestoredEntry};

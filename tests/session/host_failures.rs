@@ -141,6 +141,34 @@ fn regression_5_clearing_autosaves_then_saving_loses_nothing() {
 }
 
 #[test]
+fn a_claim_this_process_still_holds_for_a_moment_does_not_refuse_the_next_session() {
+    // A session dropped while another thread forks a child (a host starting a program) stays
+    // claimed through the child's copy of its descriptor until the child runs the program.
+    // Here a second descriptor of the claim file, released 50 ms later, stands for that copy.
+    let (_tmp, dir) = project();
+    drop(open(&dir));
+    let claim = std::fs::File::open(dir.join(".autosave").join(autosave::CLAIM_FILE)).unwrap();
+    claim.lock().unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(claim);
+    });
+    let s = Session::open(&dir, Options::default());
+    release.join().unwrap();
+    assert!(s.is_ok(), "{s:?}");
+}
+
+#[test]
+fn a_claim_this_process_keeps_holding_refuses_the_next_session_after_the_grace() {
+    let (_tmp, dir) = project();
+    let _first = open(&dir);
+    let start = std::time::Instant::now();
+    let second = Session::open(&dir, Options::default());
+    assert!(matches!(second, Err(Error::Locked { .. })), "{second:?}");
+    assert!(start.elapsed() >= autosave::OWN_CLAIM_GRACE);
+}
+
+#[test]
 fn regression_6_a_second_session_is_refused_and_the_first_keeps_working() {
     let (_tmp, dir) = project();
     let tree = HostTree::sample(6);
