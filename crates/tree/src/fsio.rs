@@ -145,7 +145,7 @@ pub(crate) const WRITEBACK_MIN: u64 = 256 << 10;
 /// cache holding them too buys nothing, and the next file's pages can be those same pages.
 /// Left cached, the bytes of a large restore take fresh memory for every page; on a virtual
 /// machine whose host takes back the memory its guest frees, touching fresh memory costs a
-/// page fault on the host for each page, which made writing 1 GiB durably take 2.3-2.8 s
+/// page fault on the host for each page, which made writing 1 GiB durably take 2.3-2.5 s
 /// against 0.3-0.5 s with the pages dropped as they reach the disk (docs/performance.md,
 /// "Restores and the page cache").
 /// Dirty pages and pages under writeback stay. Best effort: it changes what stays in memory,
