@@ -1,4 +1,5 @@
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use autosave_tree::{
     ChangeCache, Content, Durability, EntryPath, Error, Manifest, ManifestEntry, RestoreOptions,
@@ -273,6 +274,23 @@ fn restoring_only_a_subtree_writes_only_it() {
     let _ = ChangeCache::new();
 }
 
+/// The manifest of a snapshot of `src`, whose entry at `chunked` must hold more than four
+/// chunks.
+fn snapshot_with_chunked(store: &autosave_store::Store, src: &Path, chunked: &[&str]) -> Manifest {
+    let w = autosave_tree::snapshot_dir(
+        store,
+        src,
+        &autosave_tree::SnapshotSpec::new(autosave_store::SnapshotKind::Autosave),
+    )
+    .unwrap();
+    let manifest = autosave_tree::load_manifest(store, &w.manifest).unwrap();
+    let entry = manifest
+        .get(&EntryPath::new(chunked.iter().copied()))
+        .unwrap();
+    assert!(matches!(&entry.content, Content::Chunks(c) if c.len() > 4));
+    manifest
+}
+
 #[test]
 fn a_chunked_file_is_restored_byte_for_byte_with_its_mode() {
     let (dir, store) = crate::new_store_with(crate::SMALL_CHUNKS);
@@ -286,17 +304,7 @@ fn a_chunked_file_is_restored_byte_for_byte_with_its_mode() {
     )
     .unwrap();
     std::fs::write(src.join("small.txt"), b"small").unwrap();
-    let w = autosave_tree::snapshot_dir(
-        &store,
-        &src,
-        &autosave_tree::SnapshotSpec::new(autosave_store::SnapshotKind::Autosave),
-    )
-    .unwrap();
-    let manifest = autosave_tree::load_manifest(&store, &w.manifest).unwrap();
-    let entry = manifest
-        .get(&EntryPath::new(["deep", "er", "big.npy"]))
-        .unwrap();
-    assert!(matches!(&entry.content, Content::Chunks(c) if c.len() > 4));
+    let manifest = snapshot_with_chunked(&store, &src, &["deep", "er", "big.npy"]);
     let target = dir.path().join("out");
     let report = restore_dir(&store, &manifest, &target, &RestoreOptions::default()).unwrap();
     assert_eq!(report.files, 2);
@@ -318,15 +326,7 @@ fn a_durable_restore_of_files_past_the_write_behind_window_is_byte_for_byte() {
     let big = crate::random_bytes(40 << 20, 78);
     std::fs::write(src.join("big.npy"), &big).unwrap();
     std::fs::write(src.join("small.txt"), b"small").unwrap();
-    let w = autosave_tree::snapshot_dir(
-        &store,
-        &src,
-        &autosave_tree::SnapshotSpec::new(autosave_store::SnapshotKind::Autosave),
-    )
-    .unwrap();
-    let manifest = autosave_tree::load_manifest(&store, &w.manifest).unwrap();
-    let entry = manifest.get(&EntryPath::new(["big.npy"])).unwrap();
-    assert!(matches!(&entry.content, Content::Chunks(c) if c.len() > 4));
+    let manifest = snapshot_with_chunked(&store, &src, &["big.npy"]);
     for durability in [Durability::Synced, Durability::Unsynced] {
         let target = dir.path().join(format!("out-{durability:?}"));
         let options = RestoreOptions {
