@@ -129,11 +129,10 @@ impl Claim {
                 Err(TryLockError::Error(e)) => return Err(io("lock", &path, e)),
             }
         }
-        let holder = me;
-        describe(&mut file, &holder).map_err(|e| io("write", &path, e))?;
+        describe(&mut file, &me).map_err(|e| io("write", &path, e))?;
         Ok(Self {
             _file: file,
-            holder,
+            holder: me,
         })
     }
 

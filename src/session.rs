@@ -303,7 +303,7 @@ impl Session {
         // interrupted commit whose inline blobs never reached the index) are swept as before.
         match self
             .store
-            .gc_holding_complete_records(GcOptions::default(), &refs_of)
+            .gc_holding_complete_records(GcOptions::default(), &Manifest::refs_of)
         {
             Ok(gc) => report.gc = Some(gc),
             Err(autosave_store::Error::Busy { .. }) => report.gc_skipped = Some(Skipped::Busy),
@@ -365,15 +365,10 @@ impl SaveReport {
     }
 }
 
-/// The blobs a manifest refers to, as the store's rebuilding and adoption need them.
-fn refs_of(bytes: &[u8]) -> Option<Vec<autosave_store::Digest>> {
-    Manifest::decode(bytes).ok().map(|m| m.blobs())
-}
-
 /// [`Store::adopt_unindexed`] with the tree's manifest decoder; `None` if another process
 /// is using the store (its commit in progress must not be taken for a lost one).
 fn adopt(store: &Store) -> Result<Option<Vec<SnapshotId>>> {
-    match store.adopt_unindexed(&refs_of) {
+    match store.adopt_unindexed(&Manifest::refs_of) {
         Ok(ids) => Ok(Some(ids)),
         Err(autosave_store::Error::Busy { .. }) => Ok(None),
         Err(e) => Err(e.into()),

@@ -115,6 +115,13 @@ impl Manifest {
             .map(|i| &self.entries[i])
     }
 
+    /// The blobs of the manifest encoded in `bytes` ([`Manifest::blobs`]), or `None` if they
+    /// are no manifest: the decoder that the store's index rebuild, adoption and GC take to
+    /// follow a snapshot's references.
+    pub fn refs_of(bytes: &[u8]) -> Option<Vec<Digest>> {
+        Self::decode(bytes).ok().map(|m| m.blobs())
+    }
+
     /// Every blob the entries reference, each once, sorted.
     pub fn blobs(&self) -> Vec<Digest> {
         let mut out: Vec<Digest> = self

@@ -347,7 +347,7 @@ fn write_blobs(
     let file = &*file;
     let behind = fsio::WriteBehind::new(file, content.len(), sync);
     let mut put = |bytes: &[u8]| -> std::io::Result<()> {
-        std::io::Write::write_all(&mut &*file, bytes)?;
+        fsio::write_at(file, bytes, written)?;
         behind.wrote(written, bytes.len() as u64);
         meter.advance(0, bytes.len() as u64);
         written += bytes.len() as u64;

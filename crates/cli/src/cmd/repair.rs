@@ -218,15 +218,15 @@ fn blobs_text(d: &BlobsDoc) -> String {
 fn index(ctx: &Ctx) -> Result<Exit> {
     let path = ctx.store_path(Path::new(STORE_DIR_NAME))?;
     let spinner = ctx.out.spinner("rebuilding the index");
-    let refs_of = |bytes: &[u8]| Manifest::decode(bytes).ok().map(|m| m.blobs());
-    let (store, r) =
-        Store::rebuild_index(&path, Options::default(), &refs_of).map_err(|e| match e {
+    let (store, r) = Store::rebuild_index(&path, Options::default(), &Manifest::refs_of).map_err(
+        |e| match e {
             autosave::store::Error::Busy { .. } => anyhow::Error::new(e).context(
                 "the store is open in another program (an application's autosave session, \
                  `autosave watch`, another command): close it, then repair the index",
             ),
             e => e.into(),
-        })?;
+        },
+    )?;
     let verify = store.verify(false)?;
     drop(spinner);
     let doc = Doc {

@@ -261,10 +261,9 @@ impl<'a> Watcher<'a> {
         // As a session's retention collects: snapshot records the index lost hold the
         // collection back (`repair index` brings them back; a sweep would make the loss
         // permanent), while interrupted commits are swept.
-        let refs_of = |bytes: &[u8]| Manifest::decode(bytes).ok().map(|m| m.blobs());
         match self
             .store
-            .gc_holding_complete_records(GcOptions::default(), &refs_of)
+            .gc_holding_complete_records(GcOptions::default(), &Manifest::refs_of)
         {
             Ok(gc) => {
                 let freed = gc.bytes_freed + gc.stray_bytes_freed;

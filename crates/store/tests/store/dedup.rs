@@ -62,10 +62,7 @@ fn a_damaged_leftover_file_is_replaced_not_trusted() {
     let batch = store.batch().unwrap();
     let d = batch.put(&big).unwrap().digest;
     drop(batch);
-    let path = crate::blob_file(&store, &d);
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[5000] ^= 1;
-    std::fs::write(&path, bytes).unwrap();
+    crate::flip_byte(&crate::blob_file(&store, &d), 5000);
     commit(&store, &[&big]);
     assert_eq!(store.get(&d).unwrap(), Some(big));
 }

@@ -187,6 +187,14 @@ pub(crate) fn files_under(dir: &Utf8Path) -> Vec<Utf8PathBuf> {
     out
 }
 
+/// Flips one bit of the byte at `at` of the file at `path` (a damage of the same size, which
+/// only reading the data finds).
+pub(crate) fn flip_byte(path: &Utf8Path, at: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[at] ^= 1;
+    std::fs::write(path, bytes).unwrap();
+}
+
 /// The path of a blob's file.
 pub(crate) fn blob_file(store: &Store, digest: &Digest) -> Utf8PathBuf {
     let hex = digest.to_string();

@@ -73,13 +73,7 @@ fn a_deleted_index_is_rebuilt_from_the_files_and_names_what_only_it_held() {
         report.inline_blobs, 0,
         "the index was gone, and with it the inline blob"
     );
-    let labels: Vec<String> = store
-        .snapshots()
-        .unwrap()
-        .iter()
-        .map(|s| s.label.clone())
-        .collect();
-    assert_eq!(labels, ["first", "second"]);
+    assert_eq!(labels(&store), ["first", "second"]);
     for c in &contents[..2] {
         assert_eq!(store.get(&store.digest_of(c)).unwrap().as_ref(), Some(c));
     }
@@ -113,10 +107,7 @@ fn a_garbage_index_is_replaced_and_damaged_blob_files_are_left_out() {
     std::fs::write(root.join("index.sqlite"), b"this is not a database").unwrap();
     let _ = std::fs::remove_file(root.join("index.sqlite-wal"));
     let hex = damaged.to_string();
-    let path = root.join("objects").join(&hex[..2]).join(&hex);
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[500] ^= 1;
-    std::fs::write(&path, bytes).unwrap();
+    crate::flip_byte(&root.join("objects").join(&hex[..2]).join(&hex), 500);
 
     let refs_of = |bytes: &[u8]| refs.get(bytes).cloned();
     let (store, report) = Store::rebuild_index(&root, Options::default(), &refs_of).unwrap();
@@ -403,17 +394,21 @@ fn a_rebuild_never_brings_back_a_deleted_snapshot() {
         // second rebuild agrees with the first.
         let (store, report) = Store::rebuild_index(&root, Options::default(), &refs_of).unwrap();
         assert_eq!(report.snapshots, 1, "round {round}");
-        let labels: Vec<String> = store
-            .snapshots()
-            .unwrap()
-            .iter()
-            .map(|s| s.label.clone())
-            .collect();
-        assert_eq!(labels, ["second"], "round {round}");
+        assert_eq!(labels(&store), ["second"], "round {round}");
     }
     // GC then removes the record, and the mark with it.
     let store = Store::open(&root).unwrap();
     let report = store.gc().unwrap();
     assert!(report.blobs_removed >= 2, "{report:?}");
     assert!(store.verify(true).unwrap().is_clean());
+}
+
+/// The snapshots' labels, oldest first.
+fn labels(store: &Store) -> Vec<String> {
+    store
+        .snapshots()
+        .unwrap()
+        .iter()
+        .map(|s| s.label.clone())
+        .collect()
 }

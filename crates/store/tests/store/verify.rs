@@ -24,10 +24,7 @@ fn a_flipped_bit_is_found_with_read_data_and_names_every_snapshot_that_needs_it(
     let (a, d) = commit(&store, &[&shared]);
     let (b, _) = commit(&store, &[&shared, b"more"]);
     let (c, _) = commit(&store, &[b"unrelated"]);
-    let path = blob_file(&store, &d[0]);
-    let mut file = std::fs::read(&path).unwrap();
-    file[1000] ^= 1;
-    std::fs::write(&path, file).unwrap();
+    crate::flip_byte(&blob_file(&store, &d[0]), 1000);
 
     assert!(
         store.verify(false).unwrap().is_clean(),
@@ -143,10 +140,7 @@ fn forgetting_damaged_blobs_forgets_only_what_a_new_put_can_replace() {
     let (b, _) = commit(&store, &[b"kept apart"]);
     // A flipped byte (found only by reading), and a deleted snapshot record, which no put
     // ever writes again.
-    let path = blob_file(&store, &d[1]);
-    let mut file = std::fs::read(&path).unwrap();
-    file[500] ^= 1;
-    std::fs::write(&path, file).unwrap();
+    crate::flip_byte(&blob_file(&store, &d[1]), 500);
     let record = store.snapshot(b).unwrap().unwrap().record;
     std::fs::remove_file(blob_file(&store, &record)).unwrap();
 
